@@ -1,0 +1,79 @@
+//! The subcommands of `purser`, one module each, and the global options they share.
+
+pub mod dev_db;
+mod migrate;
+mod schema;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use purser_sql::DbPool;
+
+use crate::config;
+use crate::logging::LogFormat;
+
+/// Purser: allocations and access for research computing, run from PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(name = "purser", version, about)]
+pub struct Cli {
+    /// Options every subcommand takes.
+    #[command(flatten)]
+    pub global: GlobalOptions,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Args)]
+pub struct GlobalOptions {
+    /// A TOML configuration file; environment variables and flags override it.
+    #[arg(long, global = true, env = "PURSER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The PostgreSQL URL, e.g. postgresql://user@host/purser.
+    #[arg(
+        long,
+        global = true,
+        env = "PURSER_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// How log lines are written to stderr.
+    #[arg(
+        long,
+        global = true,
+        env = "PURSER_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    pub log_format: LogFormat,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending schema migrations.
+    Migrate(migrate::MigrateArgs),
+    /// Show what the schema holds: schemas, tables, views and functions with their comments.
+    Schema,
+    /// Run a private PostgreSQL for trying Purser, with no set-up.
+    DevDb(dev_db::DevDbArgs),
+}
+
+/// Runs the chosen subcommand.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Migrate(args) => migrate::run(&connect(&cli.global)?, args).await,
+        Command::Schema => schema::run(&connect(&cli.global)?).await,
+        Command::DevDb(args) => dev_db::run(args).await,
+    }
+}
+
+/// Resolves the configuration and builds the pool (connections are made on first use).
+fn connect(global: &GlobalOptions) -> anyhow::Result<DbPool> {
+    let config = config::resolve(global.config.as_ref(), global.database_url.as_deref())?;
+    purser_sql::connect_pool(&config.database_url, config.database_pool_size)
+        .context("cannot use the database")
+}

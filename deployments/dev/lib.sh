@@ -1,0 +1,44 @@
+# Shared by deployments/dev/demo and deployments/dev/test; sourced, not run.
+# Finds PostgreSQL's server binaries the way `purser` does, and installs them from the OS
+# packages when they are missing (as root), or says exactly what to run (otherwise).
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+find_postgres_server() {
+    local candidates=()
+    [ -n "${PG_BINDIR:-}" ] && candidates+=("$PG_BINDIR")
+    command -v pg_config >/dev/null 2>&1 && candidates+=("$(pg_config --bindir 2>/dev/null)")
+    local dir
+    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -rn); do
+        candidates+=("$dir")
+    done
+    for dir in "${candidates[@]}"; do
+        if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && [ -x "$dir/postgres" ]; then
+            echo "$dir"
+            return 0
+        fi
+    done
+    return 1
+}
+
+ensure_postgres_server() {
+    if find_postgres_server >/dev/null; then
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "PostgreSQL's server binaries are not installed. Install them, then run this again:" >&2
+        echo "    sudo apt-get install -y postgresql" >&2
+        echo "(or set PG_BINDIR to the directory holding initdb, pg_ctl and postgres)" >&2
+        exit 1
+    fi
+    say "Installing the PostgreSQL server from the OS packages"
+    # Purser runs its own private cluster; don't let the package create and start another.
+    if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+        mkdir -p /etc/postgresql-common
+        echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >&2
+    apt-get install -y -q --no-install-recommends postgresql >&2
+    find_postgres_server >/dev/null || { echo "PostgreSQL was installed but its binaries were not found" >&2; exit 1; }
+}

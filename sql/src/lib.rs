@@ -1,0 +1,17 @@
+//! Purser's SQL contract: the migrations that build the schema, every statement the code
+//! runs, the connection pool, and a private PostgreSQL cluster for development and tests.
+//!
+//! This is the one crate that holds SQL text and talks to PostgreSQL; the others call the
+//! typed functions here.
+
+pub mod catalog;
+pub mod error;
+pub mod local_cluster;
+pub mod migrations;
+pub mod pool;
+pub mod statements;
+#[cfg(feature = "test-harness")]
+pub mod test_harness;
+
+pub use error::DbError;
+pub use pool::{DbPool, connect_pool};

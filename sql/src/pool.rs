@@ -1,0 +1,147 @@
+//! The connection pool every part of Purser uses, and the helpers that run a named statement.
+//!
+//! Connections are checked on the way out of the pool, so after a PostgreSQL restart the
+//! broken ones are dropped and new ones made: a pool never stays dead.
+
+use std::time::Duration;
+
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+use crate::error::{DbError, flatten_pg_error};
+use crate::statements::Statement;
+
+/// How long a new connection may take before we give up on the server.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A pool of connections to one database, which knows where it points for its messages.
+#[derive(Debug, Clone)]
+pub struct DbPool {
+    pool: Pool,
+    target: String,
+}
+
+impl DbPool {
+    /// Takes a connection, turning a failure into a one-line [`DbError::Connect`].
+    pub async fn connection(&self) -> Result<deadpool_postgres::Client, DbError> {
+        self.pool.get().await.map_err(|error| {
+            let reason = match &error {
+                deadpool_postgres::PoolError::Backend(pg) => flatten_pg_error(pg),
+                other => other.to_string(),
+            };
+            DbError::Connect {
+                target: self.target.clone(),
+                reason,
+            }
+        })
+    }
+
+    /// Where the pool points: user, host, port and database, never the password.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Closes the pool: idle connections are dropped now, busy ones when they come back.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+}
+
+/// Parses a PostgreSQL URL (or libpq key=value string) and builds a pool of at most `max_size`
+/// connections. No connection is made until one is asked for.
+pub fn connect_pool(url: &str, max_size: usize) -> Result<DbPool, DbError> {
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|error| DbError::InvalidUrl(flatten_pg_error(&error)))?;
+    if config.get_application_name().is_none() {
+        config.application_name("purser");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+    }
+    let target = describe_target(&config);
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let pool = Pool::builder(manager)
+        .max_size(max_size)
+        .runtime(Runtime::Tokio1)
+        .create_timeout(Some(DEFAULT_CONNECT_TIMEOUT * 2))
+        .build()
+        .map_err(|error| DbError::Connect {
+            target: target.clone(),
+            reason: error.to_string(),
+        })?;
+    Ok(DbPool { pool, target })
+}
+
+/// Where a config points, for messages: user, host, port and database, never the password.
+fn describe_target(config: &tokio_postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|host| match host {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".to_string());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("(default user)");
+    let dbname = config.get_dbname().unwrap_or("(default database)");
+    format!("{user}@{host}:{port}/{dbname}")
+}
+
+/// Runs a statement and returns its rows.
+pub async fn query(
+    client: &impl GenericClient,
+    statement: Statement,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>, DbError> {
+    let prepared = prepare(client, statement).await?;
+    client
+        .query(&prepared, params)
+        .await
+        .map_err(|error| DbError::Statement { statement, error })
+}
+
+/// Runs a statement that returns exactly one row.
+pub async fn query_one(
+    client: &impl GenericClient,
+    statement: Statement,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Row, DbError> {
+    let prepared = prepare(client, statement).await?;
+    client
+        .query_one(&prepared, params)
+        .await
+        .map_err(|error| DbError::Statement { statement, error })
+}
+
+/// Runs a statement and returns how many rows it touched.
+pub async fn execute(
+    client: &impl GenericClient,
+    statement: Statement,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, DbError> {
+    let prepared = prepare(client, statement).await?;
+    client
+        .execute(&prepared, params)
+        .await
+        .map_err(|error| DbError::Statement { statement, error })
+}
+
+/// Prepares a statement once per connection (the pool caches it).
+pub async fn prepare(
+    client: &impl GenericClient,
+    statement: Statement,
+) -> Result<tokio_postgres::Statement, DbError> {
+    client
+        .prepare_cached(statement.text)
+        .await
+        .map_err(|error| DbError::Statement { statement, error })
+}

@@ -1,0 +1,37 @@
+//! Every SQL statement the Rust code runs, one per file under `sql/queries/`.
+//!
+//! Each file holds one statement with a comment on what it does and how it locks rows. The
+//! [`statements!`] list below is the only way code reaches them, so [`ALL`] is complete by
+//! construction and one test prepares every entry against the migrated schema.
+
+/// One named SQL statement from `sql/queries/NAME.sql`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Statement {
+    /// The file's stem, used in errors and logs.
+    pub name: &'static str,
+    /// The statement text, comment included.
+    pub text: &'static str,
+}
+
+macro_rules! statements {
+    ($($constant:ident = $file:literal;)*) => {
+        $(
+            #[doc = concat!("`sql/queries/", $file, ".sql`")]
+            pub const $constant: Statement = Statement {
+                name: $file,
+                text: include_str!(concat!("../queries/", $file, ".sql")),
+            };
+        )*
+        /// Every statement above, for the test that prepares them all.
+        pub const ALL: &[Statement] = &[$($constant),*];
+    };
+}
+
+statements! {
+    MIGRATION_LOCK = "migration_lock";
+    MIGRATION_UNLOCK = "migration_unlock";
+    MIGRATION_HISTORY_EXISTS = "migration_history_exists";
+    MIGRATION_HISTORY = "migration_history";
+    SCHEMA_OVERVIEW = "schema_overview";
+    DATABASE_EXISTS = "database_exists";
+}
