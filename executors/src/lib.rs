@@ -1,3 +1,71 @@
 //! Executors: the connector actions a site daemon runs for each task kind (Slurm accounting,
-//! LDAP, site scripts, webhooks, ACCESS AMIE). Each module registers the kinds it handles by
-//! name; executors never touch the queue tables, they only return an outcome.
+//! LDAP, site scripts, webhooks, ACCESS AMIE).
+//!
+//! An [`Executor`] gets a [`Task`] and returns a [`Success`] (an optional result, and what it
+//! applied, which the daemon records in the transaction that completes the task) or an
+//! [`ExecutionError`] saying whether another attempt may help. Each module registers the kinds
+//! it handles by name in a [`Registry`]. Executors never touch the queue tables: claiming,
+//! leases, retries and recording are the daemon's engine's work.
+
+mod noop;
+mod registry;
+pub mod shell;
+
+use serde_json::Value;
+
+pub use noop::Noop;
+pub use registry::{DuplicateKind, Registry};
+
+/// A claimed task, as an executor sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    /// Task id.
+    pub id: i64,
+    /// The site it runs on.
+    pub site: String,
+    /// The action.
+    pub kind: String,
+    /// Its arguments, a JSON object.
+    pub payload: Value,
+    /// Which attempt this is, from 1.
+    pub attempt: i32,
+    /// How many attempts it gets in all.
+    pub max_attempts: i32,
+}
+
+/// Something an executor applied on its site, e.g. subject `slurm.account:abc123`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    /// What it applied to, as kind-of-thing:key.
+    pub subject: String,
+    /// What it applied.
+    pub state: Value,
+}
+
+/// A task done.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Success {
+    /// What to keep as the task's result.
+    pub result: Option<Value>,
+    /// What it applied; recorded exactly once, with the task's completion.
+    pub applied: Vec<Applied>,
+}
+
+/// Why a task failed, and whether to try again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExecutionError {
+    /// Another attempt may succeed (a timeout, a service down): retry after a backoff.
+    #[error("{0}")]
+    Retryable(String),
+    /// Another attempt would fail the same way (bad payload, refused): the task is dead.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// A connector action. Implementations are idempotent: a task may run more than once.
+#[async_trait::async_trait]
+pub trait Executor: Send + Sync + 'static {
+    /// Carries out the task. Dropping the future abandons it (a lost lease, a shutdown past
+    /// its grace period), so anything started must stop on drop.
+    async fn execute(&self, task: &Task) -> Result<Success, ExecutionError>;
+}

@@ -24,6 +24,14 @@ pub enum DbError {
         /// What PostgreSQL said (in the message, so not a `source` too: one line, no repeats).
         error: tokio_postgres::Error,
     },
+    /// A transaction could not begin or commit.
+    #[error("cannot {action} a transaction: {reason}")]
+    Transaction {
+        /// begin or commit.
+        action: &'static str,
+        /// What PostgreSQL said.
+        reason: String,
+    },
     /// Database-level DDL (create, rename, drop a database) failed.
     #[error("{ddl} failed: {reason}")]
     Ddl {

@@ -9,6 +9,7 @@ pub mod error;
 pub mod local_cluster;
 pub mod migrations;
 pub mod pool;
+pub mod queue;
 pub mod statements;
 #[cfg(feature = "test-harness")]
 pub mod test_harness;

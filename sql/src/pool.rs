@@ -145,3 +145,27 @@ pub async fn prepare(
         .await
         .map_err(|error| DbError::Statement { statement, error })
 }
+
+/// Begins a transaction on a pooled connection.
+pub async fn begin(
+    client: &mut deadpool_postgres::Client,
+) -> Result<deadpool_postgres::Transaction<'_>, DbError> {
+    client
+        .transaction()
+        .await
+        .map_err(|error| DbError::Transaction {
+            action: "begin",
+            reason: flatten_pg_error(&error),
+        })
+}
+
+/// Commits a transaction.
+pub async fn commit(transaction: deadpool_postgres::Transaction<'_>) -> Result<(), DbError> {
+    transaction
+        .commit()
+        .await
+        .map_err(|error| DbError::Transaction {
+            action: "commit",
+            reason: flatten_pg_error(&error),
+        })
+}

@@ -34,4 +34,23 @@ statements! {
     MIGRATION_HISTORY = "migration_history";
     SCHEMA_OVERVIEW = "schema_overview";
     DATABASE_EXISTS = "database_exists";
+    TASK_ENQUEUE = "task_enqueue";
+    TASK_ENQUEUE_MANY = "task_enqueue_many";
+    TASK_CLAIM = "task_claim";
+    TASK_COMPLETE = "task_complete";
+    TASK_FAIL = "task_fail";
+    TASK_CANCEL_DEPENDENTS = "task_cancel_dependents";
+    TASK_HEARTBEAT = "task_heartbeat";
+    TASK_RESCUE_EXPIRED = "task_rescue_expired";
+    TASK_RELEASE = "task_release";
+    TASK_PRUNE = "task_prune";
+    TASK_CANCEL = "task_cancel";
+    TASK_RETRY = "task_retry";
+    TASK_GET = "task_get";
+    TASK_LIST = "task_list";
+    TASK_ATTEMPTS = "task_attempts";
+    TASK_STATS = "task_stats";
+    WORKER_REGISTER = "worker_register";
+    WORKER_SEEN = "worker_seen";
+    WORKER_STOPPED = "worker_stopped";
 }

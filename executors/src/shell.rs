@@ -1,0 +1,317 @@
+//! `shell`: the escape hatch. Runs a program configured per task kind in the site's TOML,
+//! with the task as JSON on stdin and its id and attempt in the environment:
+//!
+//! ```toml
+//! [sites.expanse.shell."site.user.created"]
+//! program = "/opt/purser/hooks/user-created"
+//! args = ["--quiet"]
+//! timeout = "2m"
+//! env = { LDAP_BASE = "dc=example,dc=org" }
+//! ```
+//!
+//! | the program…              | the task…                                                 |
+//! |---------------------------|-----------------------------------------------------------|
+//! | exits 0                   | succeeds; stdout, if any, must be JSON and is the result  |
+//! | exits 75 (EX_TEMPFAIL)    | is retried after a backoff                                |
+//! | exits otherwise, or dies  | is dead (failed permanently)                              |
+//! | outlives its timeout      | is retried; the program's whole process group is killed   |
+//!
+//! stderr (its last 8 KiB) is the error kept on the task. A JSON object on stdout may carry
+//! `"applied": [{"subject": "...", "state": {...}}]`: what the program applied, recorded
+//! exactly once with the task's completion.
+//!
+//! The program runs in a process group of its own, so a timeout, a lost lease or a shutdown
+//! kills everything it started, not just the first process.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+use crate::{Applied, DuplicateKind, ExecutionError, Executor, Registry, Success, Task};
+
+/// The exit status that asks for a retry (sysexits.h `EX_TEMPFAIL`).
+pub const EXIT_RETRY: i32 = 75;
+/// Most stdout kept; more is an error.
+const STDOUT_LIMIT: usize = 1 << 20;
+/// The tail of stderr kept as the error.
+const STDERR_LIMIT: usize = 8 << 10;
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// How one kind's program is run.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShellConfig {
+    /// The program to run.
+    pub program: PathBuf,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// How long it may run before its process group is killed (default 5m).
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Its working directory (default: the daemon's).
+    pub working_directory: Option<PathBuf>,
+}
+
+/// Runs a configured program for one task kind.
+#[derive(Debug, Clone)]
+pub struct Shell {
+    config: ShellConfig,
+}
+
+impl Shell {
+    /// A shell executor running `config`.
+    pub fn new(config: ShellConfig) -> Self {
+        Self { config }
+    }
+
+    /// Registers one shell executor per configured kind.
+    pub fn register_all(
+        registry: &mut Registry,
+        kinds: &BTreeMap<String, ShellConfig>,
+    ) -> Result<(), DuplicateKind> {
+        for (kind, config) in kinds {
+            registry.register(kind.clone(), Arc::new(Shell::new(config.clone())))?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Executor for Shell {
+    async fn execute(&self, task: &Task) -> Result<Success, ExecutionError> {
+        let program = self.config.program.display().to_string();
+        let mut command = tokio::process::Command::new(&self.config.program);
+        command
+            .args(&self.config.args)
+            .envs(&self.config.env)
+            .env("PURSER_TASK_ID", task.id.to_string())
+            .env("PURSER_TASK_ATTEMPT", task.attempt.to_string())
+            .env("PURSER_TASK_MAX_ATTEMPTS", task.max_attempts.to_string())
+            .env("PURSER_TASK_KIND", &task.kind)
+            .env("PURSER_SITE", &task.site)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        if let Some(directory) = &self.config.working_directory {
+            command.current_dir(directory);
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|error| ExecutionError::Permanent(format!("cannot run {program}: {error}")))?;
+        // Until the program has exited, dropping this kills its whole process group.
+        let mut group = ProcessGroup::new(child.id());
+
+        let input = json!({
+            "id": task.id,
+            "site": task.site,
+            "kind": task.kind,
+            "payload": task.payload,
+            "attempt": task.attempt,
+            "max_attempts": task.max_attempts,
+        });
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let run = async {
+            let feed = async {
+                if let Some(mut stdin) = stdin {
+                    // A program that does not read its input is not an error.
+                    let _ = stdin.write_all(input.to_string().as_bytes()).await;
+                    let _ = stdin.shutdown().await;
+                }
+            };
+            let ((), stdout, stderr, status) = tokio::join!(
+                feed,
+                read_bounded(stdout, STDOUT_LIMIT, Keep::Head),
+                read_bounded(stderr, STDERR_LIMIT, Keep::Tail),
+                child.wait()
+            );
+            (stdout, stderr, status)
+        };
+        let Ok((stdout, stderr, status)) = tokio::time::timeout(self.config.timeout, run).await
+        else {
+            group.kill();
+            return Err(ExecutionError::Retryable(format!(
+                "{program} ran longer than its timeout of {}; its process group was killed",
+                humantime_serde::re::humantime::format_duration(self.config.timeout)
+            )));
+        };
+        let status = status.map_err(|error| {
+            ExecutionError::Retryable(format!("cannot wait for {program}: {error}"))
+        })?;
+        group.exited();
+        let stderr_text = String::from_utf8_lossy(&stderr.bytes).trim().to_string();
+        match status.code() {
+            Some(0) => parse_output(&program, &stdout),
+            Some(EXIT_RETRY) => Err(ExecutionError::Retryable(describe_failure(
+                &program,
+                "exited 75 (temporary failure)",
+                &stderr_text,
+            ))),
+            Some(code) => Err(ExecutionError::Permanent(describe_failure(
+                &program,
+                &format!("exited {code}"),
+                &stderr_text,
+            ))),
+            None => {
+                use std::os::unix::process::ExitStatusExt;
+                let signal = status.signal().unwrap_or_default();
+                Err(ExecutionError::Permanent(describe_failure(
+                    &program,
+                    &format!("was killed by signal {signal}"),
+                    &stderr_text,
+                )))
+            }
+        }
+    }
+}
+
+fn describe_failure(program: &str, what: &str, stderr: &str) -> String {
+    if stderr.is_empty() {
+        format!("{program} {what}")
+    } else {
+        format!("{program} {what}: {stderr}")
+    }
+}
+
+/// Turns a successful program's stdout into the task's result and what it applied.
+fn parse_output(program: &str, stdout: &Captured) -> Result<Success, ExecutionError> {
+    if stdout.truncated {
+        return Err(ExecutionError::Permanent(format!(
+            "{program} exited 0 but wrote more than {} KiB to stdout",
+            STDOUT_LIMIT >> 10
+        )));
+    }
+    let text = String::from_utf8_lossy(&stdout.bytes);
+    if text.trim().is_empty() {
+        return Ok(Success::default());
+    }
+    let result: Value = serde_json::from_str(&text).map_err(|error| {
+        let start: String = text.trim().chars().take(120).collect();
+        ExecutionError::Permanent(format!(
+            "{program} exited 0 but its stdout is not JSON ({error}); it began: {start}"
+        ))
+    })?;
+    let applied = match result.get("applied") {
+        None => Vec::new(),
+        Some(list) => parse_applied(list).ok_or_else(|| {
+            ExecutionError::Permanent(format!(
+                "{program} exited 0 but its \"applied\" is not a list of {{\"subject\": string, \"state\": any}}"
+            ))
+        })?,
+    };
+    Ok(Success {
+        result: Some(result),
+        applied,
+    })
+}
+
+fn parse_applied(list: &Value) -> Option<Vec<Applied>> {
+    list.as_array()?
+        .iter()
+        .map(|entry| {
+            let subject = entry
+                .get("subject")?
+                .as_str()
+                .filter(|subject| !subject.is_empty())?;
+            Some(Applied {
+                subject: subject.to_string(),
+                state: entry.get("state")?.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Which end of an over-long stream to keep.
+#[derive(Debug, Clone, Copy)]
+enum Keep {
+    Head,
+    Tail,
+}
+
+#[derive(Debug, Default)]
+struct Captured {
+    bytes: Vec<u8>,
+    truncated: bool,
+}
+
+/// Reads a stream to its end, keeping at most `limit` bytes of it: draining the rest so the
+/// program never blocks on a full pipe.
+async fn read_bounded(
+    stream: Option<impl AsyncRead + Unpin>,
+    limit: usize,
+    keep: Keep,
+) -> Captured {
+    let mut captured = Captured::default();
+    let Some(mut stream) = stream else {
+        return captured;
+    };
+    let mut buffer = [0_u8; 8192];
+    loop {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => {
+                captured.bytes.extend_from_slice(&buffer[..read]);
+                if captured.bytes.len() > limit {
+                    captured.truncated = true;
+                    match keep {
+                        Keep::Head => captured.bytes.truncate(limit),
+                        Keep::Tail => {
+                            let excess = captured.bytes.len() - limit;
+                            captured.bytes.drain(..excess);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    captured
+}
+
+/// The program's process group, killed on drop unless the program exited.
+struct ProcessGroup {
+    leader: Option<i32>,
+}
+
+impl ProcessGroup {
+    fn new(pid: Option<u32>) -> Self {
+        Self {
+            leader: pid.and_then(|pid| i32::try_from(pid).ok()),
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(leader) = self.leader.take() {
+            // The group may be gone already; nothing to do then.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(leader),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+
+    fn exited(&mut self) {
+        self.leader = None;
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
