@@ -4,14 +4,36 @@
 //! ```toml
 //! database_url = "postgresql://purser@db.example.org/purser"
 //! database_pool_size = 16
+//!
+//! [sites.expanse]                 # what `purser daemon --site expanse` runs
+//! concurrency = 32                # tasks at once
+//! lease = "30s"                   # a claim lapses this long after the last heartbeat
+//! poll_interval = "1s"            # look for due tasks this often without a wake-up
+//! claim_batch = 500               # most tasks per claim
+//! shutdown_grace = "30s"          # running tasks may finish this long after SIGTERM
+//! maintenance_interval = "10s"    # rescue lapsed tasks and prune finished ones this often
+//! retention = "7d"                # keep finished tasks this long
+//!
+//! [sites.expanse.kinds."site.user.created"]
+//! concurrency = 4                 # at most 4 of this kind at once
+//! retry = { base = "5s", max = "1h" }
+//!
+//! [sites.expanse.shell."site.user.created"]
+//! program = "/opt/purser/hooks/user-created"
+//! timeout = "2m"
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+use purser_executors::shell::ShellConfig;
 use serde::Deserialize;
 
 use crate::commands::dev_db;
+use crate::engine::EngineConfig;
+use crate::engine::retry::RetryPolicy;
 
 /// The settings file, as written.
 #[derive(Debug, Default, Deserialize)]
@@ -21,6 +43,73 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     /// Connections in the pool (overridden by `PURSER_DATABASE_POOL_SIZE`).
     pub database_pool_size: Option<usize>,
+    /// Per-site daemon settings.
+    #[serde(default)]
+    pub sites: BTreeMap<String, SiteConfig>,
+}
+
+/// How a site's daemons run; unset values take the engine's defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// Tasks run at once.
+    pub concurrency: Option<usize>,
+    /// How long a claim holds without a heartbeat.
+    #[serde(default, with = "humantime_serde")]
+    pub lease: Option<Duration>,
+    /// How often to look for due tasks without a wake-up.
+    #[serde(default, with = "humantime_serde")]
+    pub poll_interval: Option<Duration>,
+    /// Most tasks per claim.
+    pub claim_batch: Option<usize>,
+    /// How long running tasks may finish after a shutdown signal.
+    #[serde(default, with = "humantime_serde")]
+    pub shutdown_grace: Option<Duration>,
+    /// How often to rescue lapsed tasks and prune finished ones.
+    #[serde(default, with = "humantime_serde")]
+    pub maintenance_interval: Option<Duration>,
+    /// How long finished tasks are kept.
+    #[serde(default, with = "humantime_serde")]
+    pub retention: Option<Duration>,
+    /// Per-kind policy.
+    #[serde(default)]
+    pub kinds: BTreeMap<String, KindPolicy>,
+    /// Kinds run by the shell executor, and how.
+    #[serde(default)]
+    pub shell: BTreeMap<String, ShellConfig>,
+}
+
+/// Policy for one task kind.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindPolicy {
+    /// At most this many at once.
+    pub concurrency: Option<usize>,
+    /// Its backoff.
+    pub retry: Option<RetryPolicy>,
+}
+
+impl SiteConfig {
+    /// The engine's settings for this site.
+    pub fn engine_config(&self, site: &str, database_url: &str) -> EngineConfig {
+        let mut config = EngineConfig::new(site, database_url);
+        config.concurrency = self.concurrency.unwrap_or(config.concurrency);
+        config.lease = self.lease.unwrap_or(config.lease);
+        config.poll_interval = self.poll_interval.unwrap_or(config.poll_interval);
+        config.claim_batch = self.claim_batch.unwrap_or(config.claim_batch);
+        config.shutdown_grace = self.shutdown_grace.unwrap_or(config.shutdown_grace);
+        config.maintenance_interval = self.maintenance_interval.unwrap_or(config.maintenance_interval);
+        config.retention = self.retention.unwrap_or(config.retention);
+        for (kind, policy) in &self.kinds {
+            if let Some(limit) = policy.concurrency {
+                config.kind_concurrency.insert(kind.clone(), limit);
+            }
+            if let Some(retry) = policy.retry {
+                config.retry.insert(kind.clone(), retry);
+            }
+        }
+        config
+    }
 }
 
 /// Settings after file, environment and flags are merged.
@@ -30,6 +119,8 @@ pub struct Config {
     pub database_url: String,
     /// Connections in the pool.
     pub database_pool_size: usize,
+    /// Per-site daemon settings.
+    pub sites: BTreeMap<String, SiteConfig>,
 }
 
 const DEFAULT_POOL_SIZE: usize = 16;
@@ -86,5 +177,6 @@ pub fn resolve(
     Ok(Config {
         database_url,
         database_pool_size,
+        sites: file.sites,
     })
 }

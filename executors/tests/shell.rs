@@ -12,10 +12,10 @@ use serde_json::json;
 /// Writes an executable script into a directory of the test's own.
 fn script(test: &str, body: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("purser-shell-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
     let path = dir.join("hook");
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("the script is written");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("the script is executable");
     path
 }
 
@@ -186,10 +186,7 @@ async fn a_timeout_kills_the_whole_process_group_and_is_retryable() {
 fn process_alive(pid: i32) -> bool {
     // A zombie (killed, not yet reaped by init) counts as gone.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .split_whitespace()
-            .nth(2)
-            .is_some_and(|state| state == "Z"),
+        Ok(stat) => stat.split_whitespace().nth(2).is_some_and(|state| state != "Z"),
         Err(_) => false,
     }
 }

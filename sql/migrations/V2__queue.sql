@@ -172,6 +172,7 @@ CREATE FUNCTION queue.enqueue(
     depends_on bigint[] DEFAULT NULL
 ) RETURNS bigint
 LANGUAGE plpgsql AS $$
+#variable_conflict use_column
 DECLARE
     new_id bigint;
     pending integer := 0;

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod error;
 pub mod local_cluster;
 pub mod migrations;
+pub mod notify;
 pub mod pool;
 pub mod queue;
 pub mod statements;

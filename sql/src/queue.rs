@@ -21,9 +21,6 @@ use crate::statements::{
     TASK_RESCUE_EXPIRED, TASK_RETRY, TASK_STATS, WORKER_REGISTER, WORKER_SEEN, WORKER_STOPPED,
 };
 
-/// The NOTIFY channel queue.enqueue and completions signal; the payload is the site.
-pub const WAKE_CHANNEL: &str = "purser_queue";
-
 /// Where the queue's notion of "now" comes from.
 ///
 /// In production it is the database's `now()`, one clock for every host. Tests use a manual

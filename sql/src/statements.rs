@@ -53,4 +53,5 @@ statements! {
     WORKER_REGISTER = "worker_register";
     WORKER_SEEN = "worker_seen";
     WORKER_STOPPED = "worker_stopped";
+    LISTEN_QUEUE = "listen_queue";
 }

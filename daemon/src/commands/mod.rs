@@ -1,8 +1,10 @@
 //! The subcommands of `purser`, one module each, and the global options they share.
 
+pub mod daemon;
 pub mod dev_db;
 mod migrate;
 mod schema;
+mod task;
 
 use std::path::PathBuf;
 
@@ -10,7 +12,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use purser_sql::DbPool;
 
-use crate::config;
+use crate::config::{self, Config};
 use crate::logging::LogFormat;
 
 /// Purser: allocations and access for research computing, run from PostgreSQL.
@@ -60,20 +62,30 @@ pub enum Command {
     Schema,
     /// Run a private PostgreSQL for trying Purser, with no set-up.
     DevDb(dev_db::DevDbArgs),
+    /// Run a site's tasks: claim them from the queue and run their executors.
+    Daemon(daemon::DaemonArgs),
+    /// Enqueue, inspect, retry and cancel tasks.
+    Task(task::TaskArgs),
 }
 
 /// Runs the chosen subcommand.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Migrate(args) => migrate::run(&connect(&cli.global)?, args).await,
-        Command::Schema => schema::run(&connect(&cli.global)?).await,
+        Command::Migrate(args) => migrate::run(&connect(&cli.global)?.1, args).await,
+        Command::Schema => schema::run(&connect(&cli.global)?.1).await,
         Command::DevDb(args) => dev_db::run(args).await,
+        Command::Daemon(args) => {
+            let (config, pool) = connect(&cli.global)?;
+            daemon::run(&config, pool, args).await
+        }
+        Command::Task(args) => task::run(&connect(&cli.global)?.1, args).await,
     }
 }
 
 /// Resolves the configuration and builds the pool (connections are made on first use).
-fn connect(global: &GlobalOptions) -> anyhow::Result<DbPool> {
+fn connect(global: &GlobalOptions) -> anyhow::Result<(Config, DbPool)> {
     let config = config::resolve(global.config.as_ref(), global.database_url.as_deref())?;
-    purser_sql::connect_pool(&config.database_url, config.database_pool_size)
-        .context("cannot use the database")
+    let pool = purser_sql::connect_pool(&config.database_url, config.database_pool_size)
+        .context("cannot use the database")?;
+    Ok((config, pool))
 }
