@@ -98,7 +98,9 @@ impl SiteConfig {
         config.poll_interval = self.poll_interval.unwrap_or(config.poll_interval);
         config.claim_batch = self.claim_batch.unwrap_or(config.claim_batch);
         config.shutdown_grace = self.shutdown_grace.unwrap_or(config.shutdown_grace);
-        config.maintenance_interval = self.maintenance_interval.unwrap_or(config.maintenance_interval);
+        config.maintenance_interval = self
+            .maintenance_interval
+            .unwrap_or(config.maintenance_interval);
         config.retention = self.retention.unwrap_or(config.retention);
         for (kind, policy) in &self.kinds {
             if let Some(limit) = policy.concurrency {

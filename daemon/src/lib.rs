@@ -18,7 +18,10 @@ use crate::commands::Cli;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.global.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");

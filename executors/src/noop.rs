@@ -20,18 +20,24 @@ pub struct Noop;
 impl Executor for Noop {
     async fn execute(&self, task: &Task) -> Result<Success, ExecutionError> {
         if let Some(delay) = task.payload.get("delay_ms") {
-            let delay = delay
-                .as_u64()
-                .ok_or_else(|| ExecutionError::Permanent("noop: delay_ms must be a whole number of milliseconds".to_string()))?;
+            let delay = delay.as_u64().ok_or_else(|| {
+                ExecutionError::Permanent(
+                    "noop: delay_ms must be a whole number of milliseconds".to_string(),
+                )
+            })?;
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
         let applied = match task.payload.get("apply") {
             None => Vec::new(),
             Some(apply) => {
-                let subject = apply.get("subject").and_then(|subject| subject.as_str()).filter(|s| !s.is_empty());
+                let subject = apply
+                    .get("subject")
+                    .and_then(|subject| subject.as_str())
+                    .filter(|s| !s.is_empty());
                 let (Some(subject), Some(state)) = (subject, apply.get("state")) else {
                     return Err(ExecutionError::Permanent(
-                        "noop: apply must be {\"subject\": non-empty string, \"state\": any}".to_string(),
+                        "noop: apply must be {\"subject\": non-empty string, \"state\": any}"
+                            .to_string(),
                     ));
                 };
                 vec![Applied {
@@ -40,7 +46,10 @@ impl Executor for Noop {
                 }]
             }
         };
-        Ok(Success { result: None, applied })
+        Ok(Success {
+            result: None,
+            applied,
+        })
     }
 }
 

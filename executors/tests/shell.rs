@@ -15,7 +15,8 @@ fn script(test: &str, body: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("a scratch directory");
     let path = dir.join("hook");
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("the script is written");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("the script is executable");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+        .expect("the script is executable");
     path
 }
 
@@ -186,7 +187,10 @@ async fn a_timeout_kills_the_whole_process_group_and_is_retryable() {
 fn process_alive(pid: i32) -> bool {
     // A zombie (killed, not yet reaped by init) counts as gone.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.split_whitespace().nth(2).is_some_and(|state| state != "Z"),
+        Ok(stat) => stat
+            .split_whitespace()
+            .nth(2)
+            .is_some_and(|state| state != "Z"),
         Err(_) => false,
     }
 }

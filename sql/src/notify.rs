@@ -24,17 +24,24 @@ impl Listener {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|error| DbError::InvalidUrl(flatten_pg_error(&error)))?;
-        let (client, mut connection) = config.connect(NoTls).await.map_err(|error| DbError::Connect {
-            target: "the queue's wake-up channel".to_string(),
-            reason: flatten_pg_error(&error),
-        })?;
+        let (client, mut connection) =
+            config
+                .connect(NoTls)
+                .await
+                .map_err(|error| DbError::Connect {
+                    target: "the queue's wake-up channel".to_string(),
+                    reason: flatten_pg_error(&error),
+                })?;
         let (sender, receiver) = mpsc::channel(256);
-        let mut messages = futures_util::stream::poll_fn(move |context| connection.poll_message(context));
+        let mut messages =
+            futures_util::stream::poll_fn(move |context| connection.poll_message(context));
         tokio::spawn(async move {
             while let Some(Ok(message)) = messages.next().await {
                 if let AsyncMessage::Notification(notification) = message {
                     // A full channel already holds a wake-up, so dropping this one loses nothing.
-                    if let Err(mpsc::error::TrySendError::Closed(_)) = sender.try_send(notification.payload().to_string()) {
+                    if let Err(mpsc::error::TrySendError::Closed(_)) =
+                        sender.try_send(notification.payload().to_string())
+                    {
                         break;
                     }
                 }

@@ -9,7 +9,9 @@ async fn write_alone(site: &str) {
     let database = TestDatabase::new().await;
     let client = database.pool().connection().await.unwrap();
     for written in 1..=100_i64 {
-        queue::enqueue(&client, &NewTask::new(site, "noop")).await.unwrap();
+        queue::enqueue(&client, &NewTask::new(site, "noop"))
+            .await
+            .unwrap();
         let rows = client
             .query("SELECT site, count(*) FROM queue.task GROUP BY site", &[])
             .await
@@ -33,7 +35,9 @@ async fn two_tests_writing_the_same_table_in_parallel_do_not_see_each_others_row
 async fn database_exists(name: &str) -> bool {
     let probe = TestDatabase::new().await;
     let client = probe.pool().connection().await.unwrap();
-    purser_sql::catalog::database_exists(&client, name).await.unwrap()
+    purser_sql::catalog::database_exists(&client, name)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -46,7 +50,10 @@ async fn a_passing_tests_database_is_dropped_and_a_failing_ones_kept() {
 
     // A "test" that fails while holding its database, in a thread of its own.
     let failing = std::thread::spawn(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(async {
             let database = TestDatabase::new().await;
             let name = database.name().to_string();
@@ -55,9 +62,15 @@ async fn a_passing_tests_database_is_dropped_and_a_failing_ones_kept() {
     })
     .join();
     let kept_name = *failing.unwrap_err().downcast::<String>().unwrap();
-    assert!(database_exists(&kept_name).await, "the failing test's database was dropped");
+    assert!(
+        database_exists(&kept_name).await,
+        "the failing test's database was dropped"
+    );
 
     let cleanup = TestDatabase::new().await;
-    let admin = purser_sql::connect_pool(&cleanup.url().replace(cleanup.name(), "postgres"), 1).unwrap();
-    purser_sql::catalog::drop_database(&admin, &kept_name).await.unwrap();
+    let admin =
+        purser_sql::connect_pool(&cleanup.url().replace(cleanup.name(), "postgres"), 1).unwrap();
+    purser_sql::catalog::drop_database(&admin, &kept_name)
+        .await
+        .unwrap();
 }

@@ -53,7 +53,8 @@ pub async fn run(config: &Config, pool: DbPool, args: DaemonArgs) -> anyhow::Res
     let shutdown = CancellationToken::new();
     let metrics = Arc::new(Metrics::new(&args.site));
     if let Some(address) = args.metrics_addr {
-        let server = crate::engine::metrics::serve(address, metrics.clone(), pool.clone(), shutdown.clone());
+        let server =
+            crate::engine::metrics::serve(address, metrics.clone(), pool.clone(), shutdown.clone());
         tokio::spawn(async move {
             if let Err(error) = server.await {
                 tracing::error!(%error, "the metrics endpoint failed");

@@ -157,7 +157,9 @@ pub async fn run(pool: &DbPool, args: TaskArgs) -> anyhow::Result<()> {
             }
         }
         TaskAction::Show { id, json } => {
-            let task = queue::get(&client, id).await?.with_context(|| format!("task {id} does not exist"))?;
+            let task = queue::get(&client, id)
+                .await?
+                .with_context(|| format!("task {id} does not exist"))?;
             let attempts = queue::attempts(&client, id).await?;
             if json {
                 let mut value = serde_json::to_value(&task)?;
@@ -177,7 +179,10 @@ pub async fn run(pool: &DbPool, args: TaskArgs) -> anyhow::Result<()> {
                         optional(attempt.worker_id),
                         optional(attempt.started_at),
                         optional(attempt.finished_at),
-                        attempt.error.map(|error| format!(" error: {error}")).unwrap_or_default()
+                        attempt
+                            .error
+                            .map(|error| format!(" error: {error}"))
+                            .unwrap_or_default()
                     );
                 }
             }
@@ -189,7 +194,10 @@ pub async fn run(pool: &DbPool, args: TaskArgs) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&counts)?);
             } else {
-                println!("{:<16} {:<32} {:<10} {:>10} {:>14}", "SITE", "KIND", "STATE", "TASKS", "OLDEST READY");
+                println!(
+                    "{:<16} {:<32} {:<10} {:>10} {:>14}",
+                    "SITE", "KIND", "STATE", "TASKS", "OLDEST READY"
+                );
                 for count in counts {
                     let oldest = count
                         .oldest_ready_seconds
@@ -207,11 +215,16 @@ pub async fn run(pool: &DbPool, args: TaskArgs) -> anyhow::Result<()> {
 }
 
 fn optional(value: Option<impl std::fmt::Display>) -> String {
-    value.map(|value| value.to_string()).unwrap_or_else(|| "-".to_string())
+    value
+        .map(|value| value.to_string())
+        .unwrap_or_else(|| "-".to_string())
 }
 
 fn print_table(tasks: &[TaskRecord]) {
-    println!("{:>10} {:<16} {:<32} {:<10} {:>8} CREATED", "ID", "SITE", "KIND", "STATE", "ATTEMPTS");
+    println!(
+        "{:>10} {:<16} {:<32} {:<10} {:>8} CREATED",
+        "ID", "SITE", "KIND", "STATE", "ATTEMPTS"
+    );
     for task in tasks {
         println!(
             "{:>10} {:<16} {:<32} {:<10} {:>8} {}",
@@ -226,7 +239,10 @@ fn print_table(tasks: &[TaskRecord]) {
 }
 
 fn print_task(task: &TaskRecord) {
-    println!("task {} ({} on {}): {}", task.id, task.kind, task.site, task.state);
+    println!(
+        "task {} ({} on {}): {}",
+        task.id, task.kind, task.site, task.state
+    );
     println!("  payload:      {}", task.payload);
     println!("  priority:     {}", task.priority);
     println!("  run at:       {}", task.run_at);
@@ -236,7 +252,10 @@ fn print_task(task: &TaskRecord) {
     println!("  dedupe key:   {}", optional(task.dedupe_key.as_ref()));
     println!("  lane:         {}", optional(task.lane.as_ref()));
     if let Some(depends_on) = &task.depends_on {
-        println!("  depends on:   {depends_on:?} ({} not yet succeeded)", task.pending_dependencies);
+        println!(
+            "  depends on:   {depends_on:?} ({} not yet succeeded)",
+            task.pending_dependencies
+        );
     }
     println!("  worker:       {}", optional(task.worker_id));
     println!("  lease until:  {}", optional(task.lease_expires_at));

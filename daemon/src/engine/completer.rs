@@ -63,7 +63,10 @@ async fn record(shared: &Shared, batch: &mut [Finished]) {
                     id: finished.id,
                     attempt: finished.attempt,
                     retryable: matches!(error, purser_executors::ExecutionError::Retryable(_)),
-                    backoff: shared.config.retry_policy(&finished.kind).backoff(finished.attempt),
+                    backoff: shared
+                        .config
+                        .retry_policy(&finished.kind)
+                        .backoff(finished.attempt),
                     error: error.to_string(),
                 };
                 let outcome = until_written(shared, "record a failure", || async {
@@ -91,7 +94,9 @@ async fn record(shared: &Shared, batch: &mut [Finished]) {
                 tracing::warn!(task.id = finished.id, task.kind = %finished.kind, "lease lost; the task was stopped");
                 shared.metrics.outcome(&finished.kind, "lease_lost");
             }
-            Outcome::Aborted => released.push((finished.id, finished.attempt, finished.kind.as_str())),
+            Outcome::Aborted => {
+                released.push((finished.id, finished.attempt, finished.kind.as_str()))
+            }
         }
     }
     if !completions.is_empty() {
@@ -115,7 +120,10 @@ async fn record(shared: &Shared, batch: &mut [Finished]) {
         }
     }
     if !released.is_empty() {
-        let claims: Vec<(i64, i32)> = released.iter().map(|(id, attempt, _)| (*id, *attempt)).collect();
+        let claims: Vec<(i64, i32)> = released
+            .iter()
+            .map(|(id, attempt, _)| (*id, *attempt))
+            .collect();
         let _ = until_written(shared, "hand back unfinished tasks", || async {
             let client = shared.pool.connection().await?;
             queue::release(&client, &claims, &shared.config.clock).await

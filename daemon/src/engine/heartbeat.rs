@@ -46,18 +46,26 @@ async fn beat(shared: &Shared) -> Result<(), purser_sql::DbError> {
     if claims.is_empty() {
         return Ok(());
     }
-    let held: HashSet<i64> = queue::heartbeat(&client, &claims, shared.config.lease, &shared.config.clock)
-        .await?
-        .into_iter()
-        .collect();
+    let held: HashSet<i64> =
+        queue::heartbeat(&client, &claims, shared.config.lease, &shared.config.clock)
+            .await?
+            .into_iter()
+            .collect();
     let in_flight = shared.in_flight();
     for (id, attempt) in claims {
         if held.contains(&id) {
             continue;
         }
         // Gone or being completed since the snapshot: not a loss.
-        if let Some(entry) = in_flight.get(&id).filter(|entry| !entry.completing && entry.attempt == attempt) {
-            tracing::warn!(task.id = id, task.attempt = attempt, "lease lost: stopping the task");
+        if let Some(entry) = in_flight
+            .get(&id)
+            .filter(|entry| !entry.completing && entry.attempt == attempt)
+        {
+            tracing::warn!(
+                task.id = id,
+                task.attempt = attempt,
+                "lease lost: stopping the task"
+            );
             shared.metrics.lease_losses.inc();
             entry.lost.cancel();
         }

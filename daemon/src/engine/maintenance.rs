@@ -31,7 +31,8 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
 
 async fn rescue(shared: &Shared) -> Result<(), purser_sql::DbError> {
     let mut client = shared.pool.connection().await?;
-    let rescued = queue::rescue_expired(&mut client, &shared.config.site, &shared.config.clock).await?;
+    let rescued =
+        queue::rescue_expired(&mut client, &shared.config.site, &shared.config.clock).await?;
     if !rescued.requeued.is_empty() || !rescued.dead.is_empty() {
         tracing::warn!(
             requeued = ?rescued.requeued,

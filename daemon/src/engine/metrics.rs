@@ -75,18 +75,44 @@ impl Metrics {
         let mut registry = Registry::with_prefix("purser");
         let claimed = Counter::default();
         let outcomes = Family::<OutcomeLabels, Counter>::default();
-        let durations = Family::<KindLabels, Histogram, fn() -> Histogram>::new_with_constructor(duration_histogram as fn() -> Histogram);
+        let durations = Family::<KindLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            duration_histogram as fn() -> Histogram,
+        );
         let lease_losses = Counter::default();
         let running = Gauge::default();
         let depth = Family::<DepthLabels, Gauge>::default();
-        registry.register("queue_tasks", "Tasks in the queue by site, kind and state", depth.clone());
+        registry.register(
+            "queue_tasks",
+            "Tasks in the queue by site, kind and state",
+            depth.clone(),
+        );
         // This daemon's own series carry its site.
         let own = registry.sub_registry_with_label(("site".into(), site.to_string().into()));
-        own.register("tasks_claimed", "Tasks claimed by this daemon", claimed.clone());
-        own.register("task_outcomes", "Task outcomes recorded by this daemon", outcomes.clone());
-        own.register("task_duration_seconds", "Executor run time", durations.clone());
-        own.register("lease_losses", "Leases lost while a task was running", lease_losses.clone());
-        own.register("tasks_running", "Tasks this daemon is running", running.clone());
+        own.register(
+            "tasks_claimed",
+            "Tasks claimed by this daemon",
+            claimed.clone(),
+        );
+        own.register(
+            "task_outcomes",
+            "Task outcomes recorded by this daemon",
+            outcomes.clone(),
+        );
+        own.register(
+            "task_duration_seconds",
+            "Executor run time",
+            durations.clone(),
+        );
+        own.register(
+            "lease_losses",
+            "Leases lost while a task was running",
+            lease_losses.clone(),
+        );
+        own.register(
+            "tasks_running",
+            "Tasks this daemon is running",
+            running.clone(),
+        );
         Self {
             registry,
             claimed,
@@ -150,7 +176,10 @@ async fn scrape(State((metrics, pool)): State<(Arc<Metrics>, DbPool)>) -> impl I
     match metrics.render(&pool).await {
         Ok(text) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
             text,
         ),
         Err(error) => {

@@ -145,7 +145,9 @@ struct Shared {
 
 impl Shared {
     fn in_flight(&self) -> MutexGuard<'_, HashMap<i64, InFlight>> {
-        self.in_flight.lock().unwrap_or_else(PoisonError::into_inner)
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -160,7 +162,10 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     anyhow::ensure!(config.concurrency > 0, "concurrency must be at least 1");
     anyhow::ensure!(config.claim_batch > 0, "the claim batch must be at least 1");
-    anyhow::ensure!(!config.lease.is_zero(), "the lease must be longer than zero");
+    anyhow::ensure!(
+        !config.lease.is_zero(),
+        "the lease must be longer than zero"
+    );
     let identity = WorkerIdentity {
         id: Uuid::now_v7(),
         site: config.site.clone(),
@@ -196,15 +201,22 @@ pub async fn run(
     let wakeup = tokio::spawn(wakeup::run(shared.clone(), background_stop.clone()));
     let heartbeat = tokio::spawn(heartbeat::run(shared.clone(), background_stop.clone()));
     let maintenance = tokio::spawn(maintenance::run(shared.clone(), background_stop.clone()));
-    let (outcomes, outcomes_received) = mpsc::channel(shared.config.concurrency + shared.config.claim_batch);
+    let (outcomes, outcomes_received) =
+        mpsc::channel(shared.config.concurrency + shared.config.claim_batch);
     let completer = tokio::spawn(completer::run(shared.clone(), outcomes_received));
 
     let permits = Arc::new(Semaphore::new(shared.config.concurrency));
     claim_loop(&shared, &permits, &outcomes, &shutdown).await;
 
-    tracing::info!(running = shared.metrics.running.get(), "shutting down: no more claims");
+    tracing::info!(
+        running = shared.metrics.running.get(),
+        "shutting down: no more claims"
+    );
     let all = u32::try_from(shared.config.concurrency).unwrap_or(u32::MAX);
-    if tokio::time::timeout(shared.config.shutdown_grace, permits.acquire_many(all)).await.is_err() {
+    if tokio::time::timeout(shared.config.shutdown_grace, permits.acquire_many(all))
+        .await
+        .is_err()
+    {
         tracing::warn!(
             grace_ms = shared.config.shutdown_grace.as_millis(),
             "tasks still running after the grace period: stopping them and handing them back"
@@ -250,11 +262,12 @@ async fn claim_loop(
     let mut failures: u32 = 0;
     loop {
         let first = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return,
             permit = permits.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => return,
             },
-            () = shutdown.cancelled() => return,
         };
         let mut held = vec![first];
         while held.len() < shared.config.claim_batch {
@@ -268,9 +281,16 @@ async fn claim_loop(
             .registry
             .kinds()
             .into_iter()
-            .filter(|kind| kind_permits.get(kind).is_none_or(|limit| limit.available_permits() > 0))
+            .filter(|kind| {
+                kind_permits
+                    .get(kind)
+                    .is_none_or(|limit| limit.available_permits() > 0)
+            })
             .collect();
         let limit = held.len();
+        if shutdown.is_cancelled() {
+            return;
+        }
         let claimed = if kinds.is_empty() {
             Ok(Vec::new())
         } else {
@@ -307,16 +327,21 @@ async fn claim_loop(
         drop(held);
         if !full {
             tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return,
                 () = shared.wake.notified() => {}
                 () = tokio::time::sleep(shared.config.poll_interval) => {}
-                () = shutdown.cancelled() => return,
             }
         }
     }
 }
 
 /// One claim: registers what it got as in flight before anything else can look.
-async fn claim(shared: &Shared, kinds: &[String], limit: usize) -> Result<Vec<ClaimedTask>, purser_sql::DbError> {
+async fn claim(
+    shared: &Shared,
+    kinds: &[String],
+    limit: usize,
+) -> Result<Vec<ClaimedTask>, purser_sql::DbError> {
     let client = shared.pool.connection().await?;
     let request = ClaimRequest {
         site: &shared.config.site,
@@ -365,7 +390,10 @@ fn start(
         };
         let started = Instant::now();
         let outcome = match shared.registry.get(&task.kind) {
-            None => Outcome::Failed(ExecutionError::Permanent(format!("no executor for kind {}", task.kind))),
+            None => Outcome::Failed(ExecutionError::Permanent(format!(
+                "no executor for kind {}",
+                task.kind
+            ))),
             Some(executor) => {
                 let execution = AssertUnwindSafe(executor.execute(&task)).catch_unwind();
                 tokio::select! {
@@ -383,7 +411,9 @@ fn start(
         shared
             .metrics
             .durations
-            .get_or_create(&metrics::KindLabels { kind: task.kind.clone() })
+            .get_or_create(&metrics::KindLabels {
+                kind: task.kind.clone(),
+            })
             .observe(started.elapsed().as_secs_f64());
         shared.metrics.running.dec();
         let finished = Finished {

@@ -39,8 +39,13 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The backoff after the given failed attempt (1 for the first).
     pub fn backoff(&self, attempt: i32) -> Duration {
-        let exponent = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(32);
-        let full = self.base.saturating_mul(2_u32.saturating_pow(exponent)).min(self.max);
+        let exponent = u32::try_from(attempt.saturating_sub(1))
+            .unwrap_or(0)
+            .min(32);
+        let full = self
+            .base
+            .saturating_mul(2_u32.saturating_pow(exponent))
+            .min(self.max);
         full.mul_f64(rand::rng().random_range(0.5..=1.0))
     }
 }
@@ -59,7 +64,11 @@ mod tests {
             let full = Duration::from_secs(full);
             for _ in 0..50 {
                 let backoff = policy.backoff(attempt);
-                assert!(backoff >= full / 2 && backoff <= full, "attempt {attempt}: {backoff:?} not in [{:?}, {full:?}]", full / 2);
+                assert!(
+                    backoff >= full / 2 && backoff <= full,
+                    "attempt {attempt}: {backoff:?} not in [{:?}, {full:?}]",
+                    full / 2
+                );
             }
         }
     }
@@ -67,7 +76,8 @@ mod tests {
     #[test]
     fn backoff_is_jittered() {
         let policy = RetryPolicy::default();
-        let samples: std::collections::HashSet<Duration> = (0..20).map(|_| policy.backoff(4)).collect();
+        let samples: std::collections::HashSet<Duration> =
+            (0..20).map(|_| policy.backoff(4)).collect();
         assert!(samples.len() > 1);
     }
 }

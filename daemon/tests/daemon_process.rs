@@ -1,0 +1,335 @@
+//! `purser daemon` as real processes: a killed daemon's task runs again elsewhere once its
+//! lease lapses, SIGTERM stops it cleanly, its shell executor runs configured programs, and
+//! the chaos test: three daemons, one SIGKILLed about every half second, 20,000 tasks.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use purser_sql::DbPool;
+use purser_sql::queue::{self, NewTask};
+use purser_sql::test_harness::TestDatabase;
+use rand::RngExt;
+use serde_json::json;
+
+const DEADLINE: Duration = Duration::from_secs(180);
+
+/// A scratch directory for one test: config, scripts, daemon logs.
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("purser-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    dir
+}
+
+fn write_script(path: &Path, body: &str) {
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).expect("the script is written");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .expect("the script is executable");
+}
+
+/// Starts `purser daemon`, logging to a file in `dir` (a pipe nobody reads could block it).
+fn spawn_daemon(database: &TestDatabase, config: &Path, site: &str, log_name: &str) -> Child {
+    let log = std::fs::File::create(config.with_file_name(log_name)).expect("a log file");
+    Command::new(env!("CARGO_BIN_EXE_purser"))
+        .args(["daemon", "--site", site, "--config"])
+        .arg(config)
+        .env("PURSER_DATABASE_URL", database.url())
+        .env("PURSER_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("the daemon starts")
+}
+
+fn signal(child: &Child, signal: Signal) {
+    kill(
+        Pid::from_raw(i32::try_from(child.id()).expect("a pid")),
+        signal,
+    )
+    .expect("the signal is sent");
+}
+
+/// Waits until `condition` holds, failing the test at the deadline.
+async fn wait_until<F, Fut>(what: &str, condition: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn scalar(pool: &DbPool, sql: &str) -> i64 {
+    let client = pool.connection().await.expect("a connection");
+    client
+        .query_one(sql, &[])
+        .await
+        .expect("the query runs")
+        .get(0)
+}
+
+async fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited on") {
+            return status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the daemon did not exit"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_killed_daemons_task_runs_again_elsewhere_after_its_lease_expires() {
+    let database = TestDatabase::new().await;
+    let dir = scratch("killed");
+    let hook = dir.join("provision");
+    let pid_file = dir.join("first-attempt.pid");
+    // The first attempt hangs (its daemon will be killed under it); later ones succeed.
+    write_script(
+        &hook,
+        &format!(
+            "if [ \"$PURSER_TASK_ATTEMPT\" = 1 ]; then echo $$ > {}; exec sleep 60; fi\necho '{{\"ok\": true}}'",
+            pid_file.display()
+        ),
+    );
+    let config = dir.join("purser.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sites.killed]\nlease = \"1s\"\nmaintenance_interval = \"200ms\"\npoll_interval = \"100ms\"\n\
+             [sites.killed.shell.\"site.provision\"]\nprogram = \"{}\"\n",
+            hook.display()
+        ),
+    )
+    .unwrap();
+    let mut first = spawn_daemon(&database, &config, "killed", "first.log");
+    let client = database.pool().connection().await.unwrap();
+    let id = queue::enqueue(&client, &NewTask::new("killed", "site.provision"))
+        .await
+        .unwrap();
+    wait_until("the first attempt runs", || async { pid_file.exists() }).await;
+
+    signal(&first, Signal::SIGKILL);
+    wait_for_exit(&mut first).await;
+    let mut second = spawn_daemon(&database, &config, "killed", "second.log");
+    wait_until("the task succeeded on the second daemon", || async {
+        queue::get(&client, id).await.unwrap().unwrap().state == "succeeded"
+    })
+    .await;
+    let task = queue::get(&client, id).await.unwrap().unwrap();
+    assert_eq!(task.attempts, 2);
+    assert_eq!(task.result, Some(json!({"ok": true})));
+    let history = queue::attempts(&client, id).await.unwrap();
+    let outcomes: Vec<&str> = history
+        .iter()
+        .map(|attempt| attempt.outcome.as_str())
+        .collect();
+    assert_eq!(outcomes, vec!["lease_expired", "succeeded"]);
+    assert_ne!(
+        history[0].worker_id, history[1].worker_id,
+        "each boot has a fresh worker id"
+    );
+
+    signal(&second, Signal::SIGTERM);
+    assert!(wait_for_exit(&mut second).await.success());
+    // The orphaned first attempt is no longer anyone's; end it.
+    if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+        let _ = kill(Pid::from_raw(pid.trim().parse().unwrap()), Signal::SIGKILL);
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_running_task_finish_then_exits_cleanly() {
+    let database = TestDatabase::new().await;
+    let dir = scratch("sigterm");
+    let hook = dir.join("slow");
+    let started = dir.join("started");
+    let proceed = dir.join("proceed");
+    // Runs until the test lets it finish.
+    write_script(
+        &hook,
+        &format!(
+            "touch {}\nwhile [ ! -e {} ]; do sleep 0.05; done\necho '{{\"finished\": true}}'",
+            started.display(),
+            proceed.display()
+        ),
+    );
+    let config = dir.join("purser.toml");
+    std::fs::write(
+        &config,
+        format!("[sites.term]\nshutdown_grace = \"60s\"\n[sites.term.shell.\"site.slow\"]\nprogram = \"{}\"\n", hook.display()),
+    )
+    .unwrap();
+    let mut daemon = spawn_daemon(&database, &config, "term", "daemon.log");
+    let client = database.pool().connection().await.unwrap();
+    let id = queue::enqueue(&client, &NewTask::new("term", "site.slow"))
+        .await
+        .unwrap();
+    wait_until("the task runs", || async { started.exists() }).await;
+
+    signal(&daemon, Signal::SIGTERM);
+    // Still running after the signal: the daemon waits for it.
+    let queued_after_signal = queue::enqueue(&client, &NewTask::new("term", "site.slow"))
+        .await
+        .unwrap();
+    assert!(daemon.try_wait().unwrap().is_none());
+    std::fs::write(&proceed, "").unwrap();
+    let status = wait_for_exit(&mut daemon).await;
+    assert!(status.success(), "{status:?}");
+    let task = queue::get(&client, id).await.unwrap().unwrap();
+    assert_eq!(task.state, "succeeded");
+    assert_eq!(task.result, Some(json!({"finished": true})));
+    assert_eq!(
+        queue::get(&client, queued_after_signal)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        "queued"
+    );
+    let stopped = scalar(
+        database.pool(),
+        "SELECT count(*) FROM queue.worker WHERE stopped_at IS NOT NULL",
+    )
+    .await;
+    assert_eq!(stopped, 1);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_three_daemons_one_killed_every_half_second_lose_nothing_and_apply_each_effect_once()
+{
+    const TASKS: usize = 20_000;
+    let database = TestDatabase::new().await;
+    let dir = scratch("chaos");
+    let config = dir.join("purser.toml");
+    std::fs::write(
+        &config,
+        "[sites.chaos]\nconcurrency = 32\nlease = \"1s\"\nmaintenance_interval = \"250ms\"\npoll_interval = \"100ms\"\n",
+    )
+    .unwrap();
+    let client = database.pool().connection().await.unwrap();
+    let payloads: Vec<serde_json::Value> = (0..TASKS)
+        .map(|i| json!({"delay_ms": 40, "apply": {"subject": format!("chaos:{i}"), "state": {"i": i}}}))
+        .collect();
+    for chunk in payloads.chunks(5000) {
+        queue::enqueue_many(&client, "chaos", "noop", chunk)
+            .await
+            .unwrap();
+    }
+
+    let mut daemons: Vec<Child> = (0..3)
+        .map(|n| spawn_daemon(&database, &config, "chaos", &format!("daemon-{n}-0.log")))
+        .collect();
+    let mut kills = 0;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while scalar(
+        database.pool(),
+        "SELECT count(*) FROM queue.task WHERE state <> 'succeeded'",
+    )
+    .await
+        > 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "tasks still unfinished after {DEADLINE:?}"
+        );
+        // The chaos schedule: about every half second, kill a daemon at random and restart it.
+        let pause = rand::rng().random_range(300..700);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        let victim = rand::rng().random_range(0..daemons.len());
+        signal(&daemons[victim], Signal::SIGKILL);
+        wait_for_exit(&mut daemons[victim]).await;
+        kills += 1;
+        daemons[victim] = spawn_daemon(
+            &database,
+            &config,
+            "chaos",
+            &format!("daemon-{victim}-{kills}.log"),
+        );
+    }
+    for daemon in &daemons {
+        // A daemon killed before it set up its signal handlers would die of the signal.
+        wait_until("the daemon is up", || async {
+            let client = database.pool().connection().await.unwrap();
+            let pid = i32::try_from(daemon.id()).unwrap();
+            client
+                .query_opt(
+                    "SELECT 1 FROM queue.worker WHERE pid = $1 AND stopped_at IS NULL",
+                    &[&pid],
+                )
+                .await
+                .unwrap()
+                .is_some()
+        })
+        .await;
+        signal(daemon, Signal::SIGTERM);
+    }
+    for daemon in &mut daemons {
+        assert!(wait_for_exit(daemon).await.success());
+    }
+
+    let pool = database.pool();
+    assert!(
+        kills >= 5,
+        "only {kills} kills: the run was too short to mean anything"
+    );
+    assert_eq!(
+        scalar(
+            pool,
+            "SELECT count(*) FROM queue.task WHERE state = 'succeeded'"
+        )
+        .await,
+        TASKS as i64
+    );
+    assert_eq!(
+        scalar(
+            pool,
+            "SELECT count(*) FROM provision.applied_state WHERE site = 'chaos'"
+        )
+        .await,
+        TASKS as i64
+    );
+    assert_eq!(
+        scalar(
+            pool,
+            "SELECT count(*) FROM provision.applied_state WHERE revision <> 1"
+        )
+        .await,
+        0,
+        "an effect was recorded twice"
+    );
+    assert_eq!(
+        scalar(
+            pool,
+            "SELECT count(*) FROM queue.task t JOIN provision.applied_state a \
+             ON a.subject = 'chaos:' || (t.payload->'apply'->'state'->>'i') AND a.task_id = t.id"
+        )
+        .await,
+        TASKS as i64,
+        "each effect was recorded by its own task"
+    );
+    let lapsed = scalar(
+        pool,
+        "SELECT count(*) FROM queue.task_attempt WHERE outcome = 'lease_expired'",
+    )
+    .await;
+    assert!(lapsed > 0, "no kill caught a task in flight");
+    eprintln!("chaos: {kills} kills, {lapsed} attempts lost with their daemon and run again");
+    std::fs::remove_dir_all(dir).unwrap();
+}
