@@ -1,5 +1,7 @@
 //! `purser dev-db`: a private, durable PostgreSQL started from the installed binaries.
 
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
 use std::process::{Command, Output};
 
 fn purser(dev_db_dir: &std::path::Path, args: &[&str]) -> Output {

@@ -1,5 +1,7 @@
 //! `purser migrate`, `purser schema` and configuration, run as the real binary.
 
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
 use std::process::{Command, Output};
 
 use purser_sql::test_harness::TestDatabase;

@@ -2,6 +2,8 @@
 //! lease lapses, SIGTERM stops it cleanly, its shell executor runs configured programs, and
 //! the chaos test: three daemons, one SIGKILLed about every half second, 20,000 tasks.
 
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

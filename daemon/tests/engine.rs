@@ -2,6 +2,8 @@
 //! daemons, wake-ups, per-kind limits, failures, lost leases, shutdown and reconnection.
 //! Waits are on conditions with deadlines, never bare sleeps.
 
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,5 +1,7 @@
 //! The shell executor against real programs: exit codes, output, timeouts and process groups.
 
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;

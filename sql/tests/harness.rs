@@ -1,5 +1,7 @@
 //! The test harness itself: each test's database is its own, kept when the test fails.
 
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
 use purser_sql::queue::{self, NewTask};
 use purser_sql::test_harness::TestDatabase;
 

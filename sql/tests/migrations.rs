@@ -1,6 +1,8 @@
 //! The migrations against a real PostgreSQL: they apply, they apply once, and a database a
 //! binary does not understand is refused.
 
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
 use purser_sql::DbError;
 use purser_sql::migrations::{self, MigrationId};
 use purser_sql::test_harness::TestDatabase;

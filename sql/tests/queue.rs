@@ -2,6 +2,8 @@
 //! fencing, backoff, attempts, dedupe, dependencies, lanes, cancel, retry, transactional
 //! completion, pruning and wake-ups. Time comes from a manual clock: nothing sleeps.
 
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};

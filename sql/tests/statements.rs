@@ -1,5 +1,7 @@
 //! Every statement the code runs is valid SQL against the migrated schema.
 
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
 use purser_sql::statements::ALL;
 use purser_sql::test_harness::TestDatabase;
 
