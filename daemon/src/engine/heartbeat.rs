@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 use super::Shared;
 
 pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
-    let mut ticks = tokio::time::interval(shared.config.lease / 3);
+    let period = shared.config.lease / 3;
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
     loop {

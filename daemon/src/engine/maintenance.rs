@@ -13,7 +13,8 @@ use super::Shared;
 const PRUNE_BATCH: i64 = 5000;
 
 pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
-    let mut ticks = tokio::time::interval(shared.config.maintenance_interval);
+    let period = shared.config.maintenance_interval;
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
