@@ -5,7 +5,9 @@
 -- Locks: candidates are taken FOR UPDATE SKIP LOCKED, so concurrent claimers of one site pass
 -- over each other's rows instead of queueing behind them. The MATERIALIZED CTE fences the
 -- candidate set: the planner cannot turn it into a semi-join that re-runs the LIMIT subquery
--- and claims more than $5 rows.
+-- and claims more than $5 rows. The update finds the rows by `id = ANY (ARRAY(...))`, which
+-- keeps it on primary-key lookups whatever the statistics say (a join against the CTE can be
+-- planned as a nested loop that rescans it for every row).
 WITH candidates AS MATERIALIZED (
     SELECT t.id
     FROM queue.task t
@@ -20,13 +22,16 @@ WITH candidates AS MATERIALIZED (
     ORDER BY t.priority, t.run_at, t.id
     LIMIT $5
     FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE queue.task t
+       SET state = 'running',
+           attempts = t.attempts + 1,
+           worker_id = $2,
+           started_at = coalesce($3::timestamptz, now()),
+           lease_expires_at = coalesce($3::timestamptz, now()) + $6::bigint * interval '1 millisecond'
+    WHERE t.id = ANY (ARRAY(SELECT id FROM candidates))
+    RETURNING t.id, t.kind, t.payload, t.attempts, t.max_attempts, t.priority, t.run_at
 )
-UPDATE queue.task t
-   SET state = 'running',
-       attempts = t.attempts + 1,
-       worker_id = $2,
-       started_at = coalesce($3::timestamptz, now()),
-       lease_expires_at = coalesce($3::timestamptz, now()) + $6::bigint * interval '1 millisecond'
-  FROM candidates c
- WHERE t.id = c.id
-RETURNING t.id, t.kind, t.payload, t.attempts, t.max_attempts
+SELECT id, kind, payload, attempts, max_attempts
+FROM claimed
+ORDER BY priority, run_at, id

@@ -4,42 +4,49 @@
 -- completion was accepted, counts down the tasks waiting on them and wakes their sites.
 -- Returns the accepted ids; the others were fenced out (cancelled, or their lease was lost).
 --
+-- Rows are found by `id = ANY ($1)` and their attempt and result read by position in the
+-- arrays, with no join: the plan stays on primary-key lookups whatever the statistics say (a
+-- join against unnest() can be planned as a nested loop that compares every pair).
+--
 -- Locks: each task row by primary key, compare-and-set on (id, attempts, state = running), so
 -- an outdated completion changes nothing. Waiting dependents are updated by row too: two
 -- completions counting down one dependent serialise on its row, and the second re-reads the
 -- count the first left.
-WITH input AS (
-    SELECT * FROM unnest($1::bigint[], $2::integer[], $3::jsonb[]) AS i(id, attempt, result)
-), done AS (
+WITH done AS (
     UPDATE queue.task t
        SET state = 'succeeded',
            finished_at = coalesce($4::timestamptz, now()),
-           result = i.result,
+           result = ($3::jsonb[])[array_position($1::bigint[], t.id)],
            lease_expires_at = NULL
-      FROM input i
-     WHERE t.id = i.id AND t.attempts = i.attempt AND t.state = 'running'
+     WHERE t.id = ANY ($1::bigint[])
+       AND t.attempts = ($2::integer[])[array_position($1::bigint[], t.id)]
+       AND t.state = 'running'
     RETURNING t.id, t.site
 ), recorded AS (
     INSERT INTO provision.applied_state AS a (site, subject, state, task_id, recorded_at)
     SELECT done.site, r.subject, r.state, r.task_id, coalesce($4::timestamptz, now())
     FROM unnest($5::bigint[], $6::text[], $7::jsonb[]) AS r(task_id, subject, state)
-    JOIN done ON done.id = r.task_id
+    JOIN (SELECT id, site FROM done) done ON done.id = r.task_id
     ON CONFLICT (site, subject) DO UPDATE
        SET state = excluded.state, task_id = excluded.task_id, recorded_at = excluded.recorded_at,
            revision = a.revision + 1
     RETURNING 1
+), dependents AS MATERIALIZED (
+    -- One probe of the dependency index for the whole batch (a join would probe it per task).
+    SELECT w.id, w.depends_on
+    FROM queue.task w
+    WHERE w.state = 'waiting' AND w.depends_on && (SELECT array_agg(id) FROM done)
+), finished AS (
+    SELECT dependents.id, count(*)::integer AS count
+    FROM dependents, unnest(dependents.depends_on) AS dependency(id)
+    WHERE dependency.id IN (SELECT id FROM done)
+    GROUP BY dependents.id
 ), counted_down AS (
     UPDATE queue.task d
        SET pending_dependencies = d.pending_dependencies - finished.count,
            state = CASE WHEN d.pending_dependencies = finished.count THEN 'queued'::queue.task_state
                         ELSE 'waiting'::queue.task_state END
-      FROM (
-          SELECT w.id, count(*)::integer AS count
-          FROM queue.task w
-          JOIN done ON done.id = ANY (w.depends_on)
-          WHERE w.state = 'waiting' AND w.depends_on && (SELECT array_agg(id) FROM done)
-          GROUP BY w.id
-      ) finished
+      FROM finished
      WHERE d.id = finished.id AND d.state = 'waiting'
     RETURNING d.site, d.state
 ), woken AS (

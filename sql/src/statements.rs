@@ -53,5 +53,6 @@ statements! {
     WORKER_REGISTER = "worker_register";
     WORKER_SEEN = "worker_seen";
     WORKER_STOPPED = "worker_stopped";
+    WORKER_RUNNING = "worker_running";
     LISTEN_QUEUE = "listen_queue";
 }

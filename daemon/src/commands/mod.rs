@@ -1,5 +1,6 @@
 //! The subcommands of `purser`, one module each, and the global options they share.
 
+mod bench;
 pub mod daemon;
 pub mod dev_db;
 mod migrate;
@@ -66,6 +67,8 @@ pub enum Command {
     Daemon(daemon::DaemonArgs),
     /// Enqueue, inspect, retry and cancel tasks.
     Task(task::TaskArgs),
+    /// Measure how fast Purser runs on this machine.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -79,6 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             daemon::run(&config, pool, args).await
         }
         Command::Task(args) => task::run(&connect(&cli.global)?.1, args).await,
+        Command::Bench(args) => bench::run(cli.global.database_url, args).await,
     }
 }
 

@@ -1,0 +1,320 @@
+//! `purser bench queue`: how fast the queue runs on this machine.
+//!
+//! Against a fresh private cluster (durable: fsync on), or the `--database-url` given, it
+//! measures, in one run:
+//! 1. the enqueue rate: `--tasks` tasks through `queue.enqueue`, a thousand per statement;
+//! 2. the drain rate: the engine, in-process, running them all with `noop`;
+//! 3. enqueue-to-start latency under light load: one task at a time, from just before the
+//!    enqueue to the moment its executor starts;
+//! 4. a real `purser daemon` process's resident memory, idle and at its peak while draining.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use purser_executors::{ExecutionError, Executor, Noop, Registry, Success, Task};
+use purser_sql::DbPool;
+use purser_sql::local_cluster::{ClusterSettings, LocalCluster};
+use purser_sql::queue;
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::metrics::Metrics;
+use crate::engine::{self, EngineConfig};
+
+/// Options of `purser bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    what: BenchWhat,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum BenchWhat {
+    /// Enqueue rate, drain rate with noop, enqueue-to-start latency and daemon memory.
+    Queue(QueueBenchArgs),
+}
+
+/// Options of `purser bench queue`.
+#[derive(Debug, Clone, clap::Args)]
+struct QueueBenchArgs {
+    /// Tasks to enqueue and drain.
+    #[arg(long, default_value_t = 100_000)]
+    tasks: usize,
+    /// Tasks run at once by the draining engine.
+    #[arg(long, default_value_t = 1000)]
+    concurrency: usize,
+    /// Most tasks per claim.
+    #[arg(long, default_value_t = 1000)]
+    claim_batch: usize,
+    /// Latency samples, one task at a time.
+    #[arg(long, default_value_t = 2000)]
+    latency_samples: usize,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What one run measured.
+#[derive(Debug, Serialize)]
+struct QueueBenchReport {
+    tasks: usize,
+    concurrency: usize,
+    claim_batch: usize,
+    database: String,
+    enqueue_per_second: f64,
+    drain_per_second: f64,
+    drain_seconds: f64,
+    latency_samples: usize,
+    latency_p50_ms: f64,
+    latency_p99_ms: f64,
+    latency_max_ms: f64,
+    daemon_idle_rss_mb: f64,
+    daemon_peak_rss_mb: f64,
+}
+
+/// Runs a benchmark.
+pub async fn run(database_url: Option<String>, args: BenchArgs) -> anyhow::Result<()> {
+    let BenchWhat::Queue(args) = args.what;
+    anyhow::ensure!(args.tasks > 0 && args.latency_samples > 0, "--tasks and --latency-samples must be positive");
+    let (url, cluster) = match database_url {
+        Some(url) => (url, None),
+        None => {
+            let root = std::env::temp_dir().join(format!("purser-bench-{}", std::process::id()));
+            let cluster = LocalCluster::new(&root)?;
+            let running = tokio::task::spawn_blocking({
+                let cluster = cluster.clone();
+                move || cluster.start(ClusterSettings::DEVELOPMENT, false)
+            })
+            .await??;
+            (running.url("postgres"), Some(cluster))
+        }
+    };
+    let outcome = bench_queue(&url, &args).await;
+    if let Some(cluster) = cluster {
+        let root = cluster.root().to_path_buf();
+        tokio::task::spawn_blocking(move || cluster.stop()).await??;
+        std::fs::remove_dir_all(&root).with_context(|| format!("cannot remove {}", root.display()))?;
+    }
+    let report = outcome?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("purser bench queue: {} tasks against {}", report.tasks, report.database);
+        println!("  enqueue:  {:>9.0} tasks/s", report.enqueue_per_second);
+        println!(
+            "  drain:    {:>9.0} tasks/s  (noop, concurrency {}, claim batch {}, {:.2} s)",
+            report.drain_per_second, report.concurrency, report.claim_batch, report.drain_seconds
+        );
+        println!(
+            "  latency:  p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms  (enqueue to start, {} tasks one at a time)",
+            report.latency_p50_ms, report.latency_p99_ms, report.latency_max_ms, report.latency_samples
+        );
+        println!(
+            "  daemon:   {:.1} MB resident idle, {:.1} MB at its peak while draining",
+            report.daemon_idle_rss_mb, report.daemon_peak_rss_mb
+        );
+    }
+    Ok(())
+}
+
+async fn bench_queue(url: &str, args: &QueueBenchArgs) -> anyhow::Result<QueueBenchReport> {
+    let pool = purser_sql::connect_pool(url, 8)?;
+    purser_sql::migrations::apply(&pool).await?;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let site = format!("bench-{}", &run[..8]);
+
+    // 1. Enqueue.
+    let client = pool.connection().await?;
+    let payloads = vec![json!({}); 1000];
+    let started = Instant::now();
+    let mut enqueued = 0;
+    while enqueued < args.tasks {
+        let batch = (args.tasks - enqueued).min(payloads.len());
+        queue::enqueue_many(&client, &site, "noop", &payloads[..batch]).await?;
+        enqueued += batch;
+    }
+    let enqueue_per_second = args.tasks as f64 / started.elapsed().as_secs_f64();
+    drop(client);
+
+    // 2. Drain.
+    let mut config = EngineConfig::new(&site, url);
+    config.concurrency = args.concurrency;
+    config.claim_batch = args.claim_batch;
+    let metrics = Arc::new(Metrics::new(&site));
+    let mut registry = Registry::new();
+    Noop::register(&mut registry)?;
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let drainer = tokio::spawn(engine::run(config, pool.clone(), registry, metrics.clone(), shutdown.clone()));
+    let succeeded = || {
+        metrics
+            .outcomes
+            .get_or_create(&crate::engine::metrics::OutcomeLabels {
+                kind: "noop".to_string(),
+                outcome: "succeeded",
+            })
+            .get()
+    };
+    while succeeded() < args.tasks as u64 {
+        if drainer.is_finished() {
+            bail!("the engine stopped before the drain finished");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let drain_seconds = started.elapsed().as_secs_f64();
+    shutdown.cancel();
+    drainer.await??;
+
+    // 3. Latency under light load.
+    let latencies = measure_latency(url, &pool, &site, args.latency_samples).await?;
+
+    // 4. A daemon process's memory.
+    let (daemon_idle_rss_mb, daemon_peak_rss_mb) = measure_daemon_memory(url, &pool, &site, args).await?;
+
+    Ok(QueueBenchReport {
+        tasks: args.tasks,
+        concurrency: args.concurrency,
+        claim_batch: args.claim_batch,
+        database: pool.target().to_string(),
+        enqueue_per_second,
+        drain_per_second: args.tasks as f64 / drain_seconds,
+        drain_seconds,
+        latency_samples: latencies.len(),
+        latency_p50_ms: percentile(&latencies, 0.50),
+        latency_p99_ms: percentile(&latencies, 0.99),
+        latency_max_ms: percentile(&latencies, 1.0),
+        daemon_idle_rss_mb,
+        daemon_peak_rss_mb,
+    })
+}
+
+/// Reports when each task's executor starts.
+struct StartSignal(mpsc::UnboundedSender<(i64, Instant)>);
+
+#[async_trait::async_trait]
+impl Executor for StartSignal {
+    async fn execute(&self, task: &Task) -> Result<Success, ExecutionError> {
+        let _ = self.0.send((task.id, Instant::now()));
+        Ok(Success::default())
+    }
+}
+
+/// Enqueues one task at a time and times it from just before the enqueue to its start.
+async fn measure_latency(url: &str, pool: &DbPool, site: &str, samples: usize) -> anyhow::Result<Vec<f64>> {
+    let (sender, mut starts) = mpsc::unbounded_channel();
+    let mut registry = Registry::new();
+    registry.register("bench.latency", Arc::new(StartSignal(sender)))?;
+    let config = EngineConfig::new(site, url);
+    let shutdown = CancellationToken::new();
+    let engine = tokio::spawn(engine::run(config, pool.clone(), registry, Arc::new(Metrics::new(site)), shutdown.clone()));
+    let client = pool.connection().await?;
+    // Warm up: the engine is listening once a first task runs.
+    let task = queue::NewTask::new(site, "bench.latency");
+    queue::enqueue(&client, &task).await?;
+    tokio::time::timeout(Duration::from_secs(30), starts.recv())
+        .await
+        .context("the benchmark daemon did not start")?;
+    let mut latencies = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let before = Instant::now();
+        let id = queue::enqueue(&client, &task).await?;
+        let (started_id, started_at) = tokio::time::timeout(Duration::from_secs(30), starts.recv())
+            .await
+            .context("a latency task did not start within 30 s")?
+            .context("the benchmark daemon stopped")?;
+        anyhow::ensure!(started_id == id, "tasks started out of order");
+        latencies.push(started_at.duration_since(before).as_secs_f64() * 1000.0);
+    }
+    shutdown.cancel();
+    engine.await??;
+    latencies.sort_by(f64::total_cmp);
+    Ok(latencies)
+}
+
+/// Starts `purser daemon` for a site of its own, reads its resident memory once it idles,
+/// then drains the same number of tasks through it and reads its peak.
+async fn measure_daemon_memory(
+    url: &str,
+    pool: &DbPool,
+    site: &str,
+    args: &QueueBenchArgs,
+) -> anyhow::Result<(f64, f64)> {
+    let site = format!("{site}-process");
+    let config_file = std::env::temp_dir().join(format!("purser-bench-{}.toml", std::process::id()));
+    std::fs::write(
+        &config_file,
+        format!("[sites.\"{site}\"]\nconcurrency = {}\nclaim_batch = {}\n", args.concurrency, args.claim_batch),
+    )?;
+    let mut daemon = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["daemon", "--site", &site, "--config"])
+        .arg(&config_file)
+        .env("PURSER_DATABASE_URL", url)
+        .env("PURSER_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot start a purser daemon")?;
+    let pid = daemon.id().context("the daemon exited at once")?;
+    let client = pool.connection().await?;
+    let measured = async {
+        // Idle: registered and waiting, with nothing to do for a moment.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !queue::worker_running(&client, i32::try_from(pid)?).await? {
+            anyhow::ensure!(Instant::now() < deadline, "the daemon did not register");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let idle = resident_megabytes(pid, "VmRSS")?;
+        let payloads = vec![json!({}); 1000];
+        let mut enqueued = 0;
+        while enqueued < args.tasks {
+            let batch = (args.tasks - enqueued).min(payloads.len());
+            queue::enqueue_many(&client, &site, "noop", &payloads[..batch]).await?;
+            enqueued += batch;
+        }
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while unfinished(&client, &site).await? > 0 {
+            anyhow::ensure!(Instant::now() < deadline, "the daemon did not drain its tasks");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok((idle, resident_megabytes(pid, "VmHWM")?))
+    }
+    .await;
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(i32::try_from(pid)?), nix::sys::signal::Signal::SIGTERM);
+    let _ = daemon.wait().await;
+    let _ = std::fs::remove_file(&config_file);
+    measured
+}
+
+async fn unfinished(client: &deadpool_postgres::Client, site: &str) -> anyhow::Result<i64> {
+    Ok(queue::stats(client, &queue::Clock::Database)
+        .await?
+        .iter()
+        .filter(|count| count.site == site && count.state != "succeeded")
+        .map(|count| count.tasks)
+        .sum())
+}
+
+/// A process's resident memory in MB, from `/proc/PID/status` (`VmRSS` now, `VmHWM` peak).
+fn resident_megabytes(pid: u32, field: &str) -> anyhow::Result<f64> {
+    let path = PathBuf::from(format!("/proc/{pid}/status"));
+    let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let kilobytes: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|value| value.parse().ok())
+        .with_context(|| format!("no {field} in {}", path.display()))?;
+    Ok(kilobytes / 1024.0)
+}
+
+fn percentile(sorted: &[f64], fraction: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index]
+}
