@@ -4,9 +4,9 @@
 -- completion was accepted, counts down the tasks waiting on them and wakes their sites.
 -- Returns the accepted ids; the others were fenced out (cancelled, or their lease was lost).
 --
--- Rows are found by `id = ANY ($1)` and their attempt and result read by position in the
--- arrays, with no join: the plan stays on primary-key lookups whatever the statistics say (a
--- join against unnest() can be planned as a nested loop that compares every pair).
+-- Plan: a nested loop over the input, one primary-key lookup per task. Purser's sessions use
+-- generic plans (pool.rs), so the plan does not flip to a scan of the table when the first
+-- batches' sizes and stale statistics make the scan look cheap.
 --
 -- Locks: each task row by primary key, compare-and-set on (id, attempts, state = running), so
 -- an outdated completion changes nothing. Waiting dependents are updated by row too: two
@@ -16,11 +16,10 @@ WITH done AS (
     UPDATE queue.task t
        SET state = 'succeeded',
            finished_at = coalesce($4::timestamptz, now()),
-           result = ($3::jsonb[])[array_position($1::bigint[], t.id)],
+           result = i.result,
            lease_expires_at = NULL
-     WHERE t.id = ANY ($1::bigint[])
-       AND t.attempts = ($2::integer[])[array_position($1::bigint[], t.id)]
-       AND t.state = 'running'
+      FROM unnest($1::bigint[], $2::integer[], $3::jsonb[]) AS i(id, attempt, result)
+     WHERE t.id = i.id AND t.attempts = i.attempt AND t.state = 'running'
     RETURNING t.id, t.site
 ), recorded AS (
     INSERT INTO provision.applied_state AS a (site, subject, state, task_id, recorded_at)

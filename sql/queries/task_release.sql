@@ -2,16 +2,15 @@
 -- attempts $2 return to queued at once, and the interrupted attempt does not use up the
 -- task's budget (max_attempts grows by one). $3 is the clock. Returns the released ids.
 --
--- Locks: each row by primary key (found by `id = ANY ($1)`, as in task_complete.sql),
+-- Locks: each row by primary key (one lookup per input row, as in task_complete.sql),
 -- compare-and-set on (id, attempts, state = running).
 WITH released AS (
     UPDATE queue.task t
        SET state = 'queued', run_at = coalesce($3::timestamptz, now()), lease_expires_at = NULL,
            max_attempts = t.max_attempts + 1,
            last_error = 'released: its worker shut down before it finished'
-     WHERE t.id = ANY ($1::bigint[])
-       AND t.attempts = ($2::integer[])[array_position($1::bigint[], t.id)]
-       AND t.state = 'running'
+      FROM unnest($1::bigint[], $2::integer[]) AS r(id, attempt)
+     WHERE t.id = r.id AND t.attempts = r.attempt AND t.state = 'running'
     RETURNING t.id, t.attempts, t.worker_id, t.started_at, t.site
 ), attempt AS (
     INSERT INTO queue.task_attempt (task_id, attempt, worker_id, started_at, finished_at, outcome, error)

@@ -60,6 +60,14 @@ pub fn connect_pool(url: &str, max_size: usize) -> Result<DbPool, DbError> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
     }
+    if config.get_options().is_none() {
+        // Every statement Purser prepares is a short lookup or update whose right plan does
+        // not depend on its parameters. Custom plans for the first executions would be costed
+        // with the real array sizes against statistics that may be stale (a queue's `running`
+        // rows come and go between ANALYZEs) and can pick a scan of the whole table. Generic
+        // plans are stable; admins' own queries in psql are not affected.
+        config.options("-c plan_cache_mode=force_generic_plan");
+    }
     let target = describe_target(&config);
     let manager = Manager::from_config(
         config,

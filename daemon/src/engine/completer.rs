@@ -100,11 +100,18 @@ async fn record(shared: &Shared, batch: &mut [Finished]) {
         }
     }
     if !completions.is_empty() {
-        let Some(accepted) = until_written(shared, "record completions", || async {
+        let started = std::time::Instant::now();
+        let written = until_written(shared, "record completions", || async {
             let client = shared.pool.connection().await?;
             queue::complete(&client, &completions, &shared.config.clock).await
         })
-        .await
+        .await;
+        tracing::debug!(
+            tasks = completions.len(),
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "recorded completions"
+        );
+        let Some(accepted) = written
         else {
             return;
         };

@@ -350,7 +350,14 @@ async fn claim(
         limit: i64::try_from(limit).unwrap_or(i64::MAX),
         lease: shared.config.lease,
     };
+    let started = Instant::now();
     let claimed = queue::claim(&client, &request, &shared.config.clock).await?;
+    tracing::debug!(
+        tasks = claimed.len(),
+        limit,
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "claimed"
+    );
     shared.metrics.claimed.inc_by(claimed.len() as u64);
     Ok(claimed)
 }
