@@ -18,7 +18,8 @@ use crate::pool::{begin, commit, execute, query, query_one};
 use crate::statements::{
     TASK_ATTEMPTS, TASK_CANCEL, TASK_CANCEL_DEPENDENTS, TASK_CLAIM, TASK_COMPLETE, TASK_ENQUEUE,
     TASK_ENQUEUE_MANY, TASK_FAIL, TASK_GET, TASK_HEARTBEAT, TASK_LIST, TASK_PRUNE, TASK_RELEASE,
-    TASK_RESCUE_EXPIRED, TASK_RETRY, TASK_STATS, WORKER_REGISTER, WORKER_RUNNING, WORKER_SEEN, WORKER_STOPPED,
+    TASK_RESCUE_EXPIRED, TASK_RETRY, TASK_STATS, WORKER_REGISTER, WORKER_RUNNING, WORKER_SEEN,
+    WORKER_STOPPED,
 };
 
 /// Where the queue's notion of "now" comes from.
@@ -625,7 +626,9 @@ pub async fn register_worker(
 /// Whether a daemon process with this pid is registered and has not stopped cleanly (on this
 /// host, as far as the caller knows: pids are per host).
 pub async fn worker_running(client: &impl GenericClient, pid: i32) -> Result<bool, DbError> {
-    Ok(query_one(client, WORKER_RUNNING, &[&pid]).await?.get("running"))
+    Ok(query_one(client, WORKER_RUNNING, &[&pid])
+        .await?
+        .get("running"))
 }
 
 /// Marks a worker alive.

@@ -105,3 +105,41 @@ async fn schema_snapshot(client: &deadpool_postgres::Client) -> Vec<String> {
         .map(|row| row.get(0))
         .collect()
 }
+
+#[tokio::test]
+async fn every_schema_table_column_view_and_function_has_a_comment() {
+    let database = TestDatabase::new().await;
+    let client = database.pool().connection().await.unwrap();
+    let missing: Vec<String> = client
+        .query(
+            "WITH ours AS (SELECT oid, nspname FROM pg_namespace \
+                           WHERE nspname NOT LIKE 'pg\\_%' AND nspname NOT IN ('information_schema', 'public')) \
+             SELECT 'schema ' || nspname FROM ours WHERE obj_description(oid, 'pg_namespace') IS NULL \
+             UNION ALL \
+             SELECT 'relation ' || ours.nspname || '.' || c.relname FROM pg_class c JOIN ours ON ours.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'v', 'm', 'p') AND obj_description(c.oid, 'pg_class') IS NULL \
+             UNION ALL \
+             SELECT 'column ' || ours.nspname || '.' || c.relname || '.' || a.attname \
+             FROM pg_class c JOIN ours ON ours.oid = c.relnamespace \
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+             WHERE c.relkind IN ('r', 'v', 'm', 'p') AND col_description(c.oid, a.attnum) IS NULL \
+             UNION ALL \
+             SELECT 'function ' || p.oid::regprocedure::text FROM pg_proc p JOIN ours ON ours.oid = p.pronamespace \
+             WHERE obj_description(p.oid, 'pg_proc') IS NULL \
+             UNION ALL \
+             SELECT 'type ' || ours.nspname || '.' || t.typname FROM pg_type t JOIN ours ON ours.oid = t.typnamespace \
+             WHERE t.typtype = 'e' AND obj_description(t.oid, 'pg_type') IS NULL \
+             ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "COMMENT ON is missing for:\n{}",
+        missing.join("\n")
+    );
+}

@@ -45,7 +45,7 @@ struct QueueBenchArgs {
     #[arg(long, default_value_t = 100_000)]
     tasks: usize,
     /// Tasks run at once by the draining engine.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 2000)]
     concurrency: usize,
     /// Most tasks per claim.
     #[arg(long, default_value_t = 1000)]
@@ -79,7 +79,10 @@ struct QueueBenchReport {
 /// Runs a benchmark.
 pub async fn run(database_url: Option<String>, args: BenchArgs) -> anyhow::Result<()> {
     let BenchWhat::Queue(args) = args.what;
-    anyhow::ensure!(args.tasks > 0 && args.latency_samples > 0, "--tasks and --latency-samples must be positive");
+    anyhow::ensure!(
+        args.tasks > 0 && args.latency_samples > 0,
+        "--tasks and --latency-samples must be positive"
+    );
     let (url, cluster) = match database_url {
         Some(url) => (url, None),
         None => {
@@ -97,13 +100,17 @@ pub async fn run(database_url: Option<String>, args: BenchArgs) -> anyhow::Resul
     if let Some(cluster) = cluster {
         let root = cluster.root().to_path_buf();
         tokio::task::spawn_blocking(move || cluster.stop()).await??;
-        std::fs::remove_dir_all(&root).with_context(|| format!("cannot remove {}", root.display()))?;
+        std::fs::remove_dir_all(&root)
+            .with_context(|| format!("cannot remove {}", root.display()))?;
     }
     let report = outcome?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
-        println!("purser bench queue: {} tasks against {}", report.tasks, report.database);
+        println!(
+            "purser bench queue: {} tasks against {}",
+            report.tasks, report.database
+        );
         println!("  enqueue:  {:>9.0} tasks/s", report.enqueue_per_second);
         println!(
             "  drain:    {:>9.0} tasks/s  (noop, concurrency {}, claim batch {}, {:.2} s)",
@@ -111,7 +118,10 @@ pub async fn run(database_url: Option<String>, args: BenchArgs) -> anyhow::Resul
         );
         println!(
             "  latency:  p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms  (enqueue to start, {} tasks one at a time)",
-            report.latency_p50_ms, report.latency_p99_ms, report.latency_max_ms, report.latency_samples
+            report.latency_p50_ms,
+            report.latency_p99_ms,
+            report.latency_max_ms,
+            report.latency_samples
         );
         println!(
             "  daemon:   {:.1} MB resident idle, {:.1} MB at its peak while draining",
@@ -149,7 +159,13 @@ async fn bench_queue(url: &str, args: &QueueBenchArgs) -> anyhow::Result<QueueBe
     Noop::register(&mut registry)?;
     let shutdown = CancellationToken::new();
     let started = Instant::now();
-    let drainer = tokio::spawn(engine::run(config, pool.clone(), registry, metrics.clone(), shutdown.clone()));
+    let drainer = tokio::spawn(engine::run(
+        config,
+        pool.clone(),
+        registry,
+        metrics.clone(),
+        shutdown.clone(),
+    ));
     let succeeded = || {
         metrics
             .outcomes
@@ -173,7 +189,8 @@ async fn bench_queue(url: &str, args: &QueueBenchArgs) -> anyhow::Result<QueueBe
     let latencies = measure_latency(url, &pool, &site, args.latency_samples).await?;
 
     // 4. A daemon process's memory.
-    let (daemon_idle_rss_mb, daemon_peak_rss_mb) = measure_daemon_memory(url, &pool, &site, args).await?;
+    let (daemon_idle_rss_mb, daemon_peak_rss_mb) =
+        measure_daemon_memory(url, &pool, &site, args).await?;
 
     Ok(QueueBenchReport {
         tasks: args.tasks,
@@ -204,13 +221,24 @@ impl Executor for StartSignal {
 }
 
 /// Enqueues one task at a time and times it from just before the enqueue to its start.
-async fn measure_latency(url: &str, pool: &DbPool, site: &str, samples: usize) -> anyhow::Result<Vec<f64>> {
+async fn measure_latency(
+    url: &str,
+    pool: &DbPool,
+    site: &str,
+    samples: usize,
+) -> anyhow::Result<Vec<f64>> {
     let (sender, mut starts) = mpsc::unbounded_channel();
     let mut registry = Registry::new();
     registry.register("bench.latency", Arc::new(StartSignal(sender)))?;
     let config = EngineConfig::new(site, url);
     let shutdown = CancellationToken::new();
-    let engine = tokio::spawn(engine::run(config, pool.clone(), registry, Arc::new(Metrics::new(site)), shutdown.clone()));
+    let engine = tokio::spawn(engine::run(
+        config,
+        pool.clone(),
+        registry,
+        Arc::new(Metrics::new(site)),
+        shutdown.clone(),
+    ));
     let client = pool.connection().await?;
     // Warm up: the engine is listening once a first task runs.
     let task = queue::NewTask::new(site, "bench.latency");
@@ -244,10 +272,14 @@ async fn measure_daemon_memory(
     args: &QueueBenchArgs,
 ) -> anyhow::Result<(f64, f64)> {
     let site = format!("{site}-process");
-    let config_file = std::env::temp_dir().join(format!("purser-bench-{}.toml", std::process::id()));
+    let config_file =
+        std::env::temp_dir().join(format!("purser-bench-{}.toml", std::process::id()));
     std::fs::write(
         &config_file,
-        format!("[sites.\"{site}\"]\nconcurrency = {}\nclaim_batch = {}\n", args.concurrency, args.claim_batch),
+        format!(
+            "[sites.\"{site}\"]\nconcurrency = {}\nclaim_batch = {}\n",
+            args.concurrency, args.claim_batch
+        ),
     )?;
     let mut daemon = tokio::process::Command::new(std::env::current_exe()?)
         .args(["daemon", "--site", &site, "--config"])
@@ -277,13 +309,19 @@ async fn measure_daemon_memory(
         }
         let deadline = Instant::now() + Duration::from_secs(600);
         while unfinished(&client, &site).await? > 0 {
-            anyhow::ensure!(Instant::now() < deadline, "the daemon did not drain its tasks");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the daemon did not drain its tasks"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok((idle, resident_megabytes(pid, "VmHWM")?))
     }
     .await;
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(i32::try_from(pid)?), nix::sys::signal::Signal::SIGTERM);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(pid)?),
+        nix::sys::signal::Signal::SIGTERM,
+    );
     let _ = daemon.wait().await;
     let _ = std::fs::remove_file(&config_file);
     measured
@@ -301,7 +339,8 @@ async fn unfinished(client: &deadpool_postgres::Client, site: &str) -> anyhow::R
 /// A process's resident memory in MB, from `/proc/PID/status` (`VmRSS` now, `VmHWM` peak).
 fn resident_megabytes(pid: u32, field: &str) -> anyhow::Result<f64> {
     let path = PathBuf::from(format!("/proc/{pid}/status"));
-    let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let status = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let kilobytes: f64 = status
         .lines()
         .find_map(|line| line.strip_prefix(&format!("{field}:")))

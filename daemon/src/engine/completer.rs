@@ -111,8 +111,7 @@ async fn record(shared: &Shared, batch: &mut [Finished]) {
             duration_ms = started.elapsed().as_secs_f64() * 1000.0,
             "recorded completions"
         );
-        let Some(accepted) = written
-        else {
+        let Some(accepted) = written else {
             return;
         };
         let accepted: HashSet<i64> = accepted.into_iter().collect();
