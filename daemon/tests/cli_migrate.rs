@@ -126,14 +126,7 @@ async fn migrate_lists_then_applies_then_does_nothing() {
 #[tokio::test]
 async fn migrate_refuses_a_database_from_a_newer_purser() {
     let database = TestDatabase::new().await;
-    let client = database.pool().connection().await.unwrap();
-    client
-        .batch_execute(
-            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
-             VALUES (9999, 'from_the_future', '2030-01-01T00:00:00Z', '1')",
-        )
-        .await
-        .unwrap();
+    database.pretend_a_newer_purser_migrated().await;
     let output = purser(&["migrate", "--database-url", database.url()]);
     assert_one_line_error(&output, "V9999__from_the_future");
 }

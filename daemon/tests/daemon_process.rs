@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
+mod support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,8 +18,7 @@ use purser_sql::queue::{self, NewTask};
 use purser_sql::test_harness::TestDatabase;
 use rand::RngExt;
 use serde_json::json;
-
-const DEADLINE: Duration = Duration::from_secs(180);
+use support::{DEADLINE, wait_until};
 
 /// A scratch directory for one test: config, scripts, daemon logs.
 fn scratch(test: &str) -> PathBuf {
@@ -53,22 +54,6 @@ fn signal(child: &Child, signal: Signal) {
         signal,
     )
     .expect("the signal is sent");
-}
-
-/// Waits until `condition` holds, failing the test at the deadline.
-async fn wait_until<F, Fut>(what: &str, condition: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn scalar(pool: &DbPool, sql: &str) -> i64 {

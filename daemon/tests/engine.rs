@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
+mod support;
+
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,12 +19,12 @@ use purser_sql::local_cluster::{ClusterSettings, LocalCluster};
 use purser_sql::queue::{self, Clock, NewTask};
 use purser_sql::test_harness::TestDatabase;
 use serde_json::json;
+use support::{DEADLINE, wait_until};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 const SITE: &str = "expanse";
-const DEADLINE: Duration = Duration::from_secs(60);
 
 /// An executor that watches how it is used: it fails the test's invariants if one task runs
 /// twice at once, counts runs, and can be told to block, fail or sleep through the payload.
@@ -123,22 +125,6 @@ fn start(config: EngineConfig, pool: DbPool, probe: &Arc<Probe>) -> RunningEngin
         shutdown,
         handle,
         metrics,
-    }
-}
-
-/// Waits until `condition` holds, failing the test at the deadline.
-async fn wait_until<F, Fut>(what: &str, condition: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

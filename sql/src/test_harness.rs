@@ -113,6 +113,26 @@ impl TestDatabase {
         &self.name
     }
 
+    /// Makes the database look migrated by a newer purser: its history gains a migration this
+    /// binary does not know, `V9999__from_the_future`.
+    ///
+    /// # Panics
+    /// When the database cannot be written.
+    pub async fn pretend_a_newer_purser_migrated(&self) {
+        let client = self
+            .pool
+            .connection()
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        client
+            .batch_execute(
+                "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
+                 VALUES (9999, 'from_the_future', '2030-01-01T00:00:00Z', '1')",
+            )
+            .await
+            .unwrap_or_else(|error| panic!("cannot add a migration from the future: {error}"));
+    }
+
     /// The private cluster the harness started, when it started one (not with
     /// `PURSER_TEST_DATABASE_URL`): for tests that restart the server.
     pub fn cluster() -> Option<&'static LocalCluster> {

@@ -42,14 +42,7 @@ async fn concurrent_migrates_apply_each_migration_once() {
 #[tokio::test]
 async fn a_database_with_a_migration_this_binary_does_not_know_is_refused() {
     let database = TestDatabase::new().await;
-    let client = database.pool().connection().await.unwrap();
-    client
-        .batch_execute(
-            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
-             VALUES (9999, 'from_the_future', '2030-01-01T00:00:00Z', '1')",
-        )
-        .await
-        .unwrap();
+    database.pretend_a_newer_purser_migrated().await;
     let refused = migrations::apply(database.pool()).await.unwrap_err();
     assert!(
         matches!(&refused, DbError::UnknownMigrations(names) if names == &["V9999__from_the_future"])

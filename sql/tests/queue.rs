@@ -25,6 +25,11 @@ fn clock() -> Clock {
     Clock::manual(Utc::now() + chrono::Duration::seconds(5))
 }
 
+/// A `noop` task for the test site, with the defaults.
+fn noop() -> NewTask {
+    NewTask::new(SITE, "noop")
+}
+
 fn kinds() -> Vec<String> {
     vec!["noop".to_string(), "slurm.account.ensure".to_string()]
 }
@@ -163,14 +168,10 @@ async fn enqueue_commits_or_rolls_back_with_the_callers_transaction() {
     let database = TestDatabase::new().await;
     let mut client = database.pool().connection().await.unwrap();
     let transaction = client.transaction().await.unwrap();
-    queue::enqueue(&transaction, &NewTask::new(SITE, "noop"))
-        .await
-        .unwrap();
+    queue::enqueue(&transaction, &noop()).await.unwrap();
     transaction.rollback().await.unwrap();
     let transaction = client.transaction().await.unwrap();
-    let kept = queue::enqueue(&transaction, &NewTask::new(SITE, "noop"))
-        .await
-        .unwrap();
+    let kept = queue::enqueue(&transaction, &noop()).await.unwrap();
     transaction.commit().await.unwrap();
     let ids: Vec<i64> = client
         .query("SELECT id FROM queue.task", &[])
@@ -191,17 +192,17 @@ async fn claims_follow_priority_then_run_at_then_id_and_wait_for_run_at() {
         &database,
         NewTask {
             run_at: Some(now + chrono::Duration::minutes(10)),
-            ..NewTask::new(SITE, "noop")
+            ..noop()
         },
     )
     .await;
-    let normal_first = enqueue(&database, NewTask::new(SITE, "noop")).await;
-    let normal_second = enqueue(&database, NewTask::new(SITE, "noop")).await;
+    let normal_first = enqueue(&database, noop()).await;
+    let normal_second = enqueue(&database, noop()).await;
     let urgent = enqueue(
         &database,
         NewTask {
             priority: -1,
-            ..NewTask::new(SITE, "noop")
+            ..noop()
         },
     )
     .await;
@@ -209,7 +210,7 @@ async fn claims_follow_priority_then_run_at_then_id_and_wait_for_run_at() {
         &database,
         NewTask {
             run_at: Some(now - chrono::Duration::hours(1)),
-            ..NewTask::new(SITE, "noop")
+            ..noop()
         },
     )
     .await;
@@ -262,7 +263,7 @@ async fn concurrent_claims_never_take_one_task_twice_nor_more_than_their_limit()
 async fn a_fenced_out_workers_completion_failure_and_heartbeat_are_rejected() {
     let database = TestDatabase::new().await;
     let clock = clock();
-    let id = enqueue(&database, NewTask::new(SITE, "noop")).await;
+    let id = enqueue(&database, noop()).await;
     let first = claim(&database, 1, &clock).await.remove(0);
 
     // The first worker goes silent; its lease lapses and the task is rescued and re-claimed.
@@ -301,7 +302,7 @@ async fn a_fenced_out_workers_completion_failure_and_heartbeat_are_rejected() {
 async fn a_heartbeat_keeps_a_lease_alive_past_its_first_expiry() {
     let database = TestDatabase::new().await;
     let clock = clock();
-    let id = enqueue(&database, NewTask::new(SITE, "noop")).await;
+    let id = enqueue(&database, noop()).await;
     let task = claim(&database, 1, &clock).await.remove(0);
     let mut client = database.pool().connection().await.unwrap();
     clock.advance(LEASE - Duration::from_secs(1));
@@ -329,7 +330,7 @@ async fn a_retryable_failure_backs_off_and_the_last_attempt_dies_with_its_error_
         &database,
         NewTask {
             max_attempts: Some(2),
-            ..NewTask::new(SITE, "noop")
+            ..noop()
         },
     )
     .await;
@@ -369,7 +370,7 @@ async fn a_retryable_failure_backs_off_and_the_last_attempt_dies_with_its_error_
 async fn a_permanent_failure_is_dead_at_once() {
     let database = TestDatabase::new().await;
     let clock = clock();
-    let id = enqueue(&database, NewTask::new(SITE, "noop")).await;
+    let id = enqueue(&database, noop()).await;
     let task = claim(&database, 1, &clock).await.remove(0);
     assert_eq!(
         fail(&database, &task, false, &clock).await,
@@ -384,7 +385,7 @@ async fn a_dedupe_key_yields_one_unfinished_task() {
     let clock = clock();
     let keyed = || NewTask {
         dedupe_key: Some("account:abc123".to_string()),
-        ..NewTask::new(SITE, "noop")
+        ..noop()
     };
     let first = enqueue(&database, keyed()).await;
     assert_eq!(enqueue(&database, keyed()).await, first);
@@ -403,13 +404,13 @@ async fn a_dedupe_key_yields_one_unfinished_task() {
 async fn a_task_waits_for_its_dependencies_and_runs_when_all_succeeded() {
     let database = TestDatabase::new().await;
     let clock = clock();
-    let account = enqueue(&database, NewTask::new(SITE, "noop")).await;
-    let user = enqueue(&database, NewTask::new(SITE, "noop")).await;
+    let account = enqueue(&database, noop()).await;
+    let user = enqueue(&database, noop()).await;
     let association = enqueue(
         &database,
         NewTask {
             depends_on: vec![account, user],
-            ..NewTask::new(SITE, "noop")
+            ..noop()
         },
     )
     .await;
@@ -431,7 +432,7 @@ async fn a_task_waits_for_its_dependencies_and_runs_when_all_succeeded() {
         &database,
         NewTask {
             depends_on: vec![account],
-            ..NewTask::new(SITE, "noop")
+            ..noop()
         },
     )
     .await;
@@ -442,12 +443,12 @@ async fn a_task_waits_for_its_dependencies_and_runs_when_all_succeeded() {
 async fn a_dead_dependency_cancels_its_dependents_transitively_and_says_why() {
     let database = TestDatabase::new().await;
     let clock = clock();
-    let account = enqueue(&database, NewTask::new(SITE, "noop")).await;
+    let account = enqueue(&database, noop()).await;
     let association = enqueue(
         &database,
         NewTask {
             depends_on: vec![account],
-            ..NewTask::new(SITE, "noop")
+            ..noop()
         },
     )
     .await;
@@ -455,7 +456,7 @@ async fn a_dead_dependency_cancels_its_dependents_transitively_and_says_why() {
         &database,
         NewTask {
             depends_on: vec![association],
-            ..NewTask::new(SITE, "noop")
+            ..noop()
         },
     )
     .await;
@@ -473,7 +474,7 @@ async fn a_dead_dependency_cancels_its_dependents_transitively_and_says_why() {
         &database,
         NewTask {
             depends_on: vec![account],
-            ..NewTask::new(SITE, "noop")
+            ..noop()
         },
     )
     .await;
@@ -494,12 +495,12 @@ async fn tasks_of_one_lane_run_one_at_a_time_in_order_while_other_lanes_proceed(
     let clock = clock();
     let in_lane = |lane: &str| NewTask {
         lane: Some(lane.to_string()),
-        ..NewTask::new(SITE, "noop")
+        ..noop()
     };
     let a1 = enqueue(&database, in_lane("a")).await;
     let a2 = enqueue(&database, in_lane("a")).await;
     let b1 = enqueue(&database, in_lane("b")).await;
-    let free = enqueue(&database, NewTask::new(SITE, "noop")).await;
+    let free = enqueue(&database, noop()).await;
 
     let first: Vec<i64> = claim(&database, 10, &clock)
         .await
@@ -548,19 +549,19 @@ async fn cancel_stops_an_unfinished_task_and_refuses_a_finished_one() {
     let database = TestDatabase::new().await;
     let clock = clock();
     let client = database.pool().connection().await.unwrap();
-    let queued = enqueue(&database, NewTask::new(SITE, "noop")).await;
+    let queued = enqueue(&database, noop()).await;
     let dependent = enqueue(
         &database,
         NewTask {
             depends_on: vec![queued],
-            ..NewTask::new(SITE, "noop")
+            ..noop()
         },
     )
     .await;
     assert_eq!(queue::cancel(&client, queued).await.unwrap(), "cancelled");
     assert_eq!(state_of(&database, dependent).await, "cancelled");
 
-    let running = enqueue(&database, NewTask::new(SITE, "noop")).await;
+    let running = enqueue(&database, noop()).await;
     let task = claim(&database, 1, &clock).await.remove(0);
     assert_eq!(task.id, running);
     queue::cancel(&client, running).await.unwrap();
@@ -587,7 +588,7 @@ async fn retry_runs_a_dead_or_cancelled_task_again_with_one_more_attempt() {
         &database,
         NewTask {
             max_attempts: Some(1),
-            ..NewTask::new(SITE, "noop")
+            ..noop()
         },
     )
     .await;
@@ -605,7 +606,7 @@ async fn retry_runs_a_dead_or_cancelled_task_again_with_one_more_attempt() {
     let error = queue::retry(&client, id).await.unwrap_err();
     assert!(error.to_string().contains("is succeeded"), "{error}");
 
-    let cancelled = enqueue(&database, NewTask::new(SITE, "noop")).await;
+    let cancelled = enqueue(&database, noop()).await;
     queue::cancel(&client, cancelled).await.unwrap();
     assert_eq!(queue::retry(&client, cancelled).await.unwrap(), "queued");
 }
@@ -615,7 +616,7 @@ async fn a_completion_records_what_was_applied_once_and_a_fenced_one_records_not
     let database = TestDatabase::new().await;
     let clock = clock();
     let client = database.pool().connection().await.unwrap();
-    let id = enqueue(&database, NewTask::new(SITE, "noop")).await;
+    let id = enqueue(&database, noop()).await;
     let stale = claim(&database, 1, &clock).await.remove(0);
     clock.advance(LEASE * 2);
     let mut rescuer = database.pool().connection().await.unwrap();
@@ -666,21 +667,21 @@ async fn prune_deletes_old_finished_tasks_but_keeps_what_a_waiting_task_needs() 
     let database = TestDatabase::new().await;
     let clock = clock();
     let client = database.pool().connection().await.unwrap();
-    let done = enqueue(&database, NewTask::new(SITE, "noop")).await;
-    let needed = enqueue(&database, NewTask::new(SITE, "noop")).await;
-    let blocker = enqueue(&database, NewTask::new(SITE, "noop")).await;
+    let done = enqueue(&database, noop()).await;
+    let needed = enqueue(&database, noop()).await;
+    let blocker = enqueue(&database, noop()).await;
     let waiting = enqueue(
         &database,
         NewTask {
             depends_on: vec![needed, blocker],
-            ..NewTask::new(SITE, "noop")
+            ..noop()
         },
     )
     .await;
     let claimed = claim(&database, 3, &clock).await;
     complete(&database, &claimed[0], &clock).await;
     complete(&database, &claimed[1], &clock).await;
-    let recent = enqueue(&database, NewTask::new(SITE, "noop")).await;
+    let recent = enqueue(&database, noop()).await;
 
     let cutoff = clock.now().unwrap() + chrono::Duration::seconds(1);
     assert_eq!(queue::prune(&client, SITE, cutoff, 100).await.unwrap(), 1);
@@ -708,7 +709,7 @@ async fn release_hands_a_task_back_without_using_up_its_attempts() {
         &database,
         NewTask {
             max_attempts: Some(1),
-            ..NewTask::new(SITE, "noop")
+            ..noop()
         },
     )
     .await;
@@ -766,7 +767,7 @@ async fn states_and_transitions_violating_the_schema_are_refused() {
             &client,
             &NewTask {
                 payload: json!("text"),
-                ..NewTask::new(SITE, "noop")
+                ..noop()
             },
         )
         .await

@@ -25,38 +25,57 @@ enum StateFilter {
     Cancelled,
 }
 
+/// Options of `purser task enqueue`: the arguments of `queue.enqueue`.
+#[derive(Debug, clap::Args)]
+struct EnqueueArgs {
+    /// The site whose daemons run it.
+    #[arg(long)]
+    site: String,
+    /// The executor action, e.g. slurm.account.ensure.
+    #[arg(long)]
+    kind: String,
+    /// Its arguments, a JSON object.
+    #[arg(long, default_value = "{}")]
+    payload: String,
+    /// Smaller runs first.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    priority: i32,
+    /// Not before this time (RFC 3339, e.g. 2026-12-01T09:00:00Z).
+    #[arg(long)]
+    run_at: Option<DateTime<Utc>>,
+    /// Attempts before it is dead (default 10).
+    #[arg(long)]
+    max_attempts: Option<i32>,
+    /// Unique among unfinished tasks: enqueueing it again returns the existing task.
+    #[arg(long)]
+    dedupe_key: Option<String>,
+    /// Tasks sharing a lane run one at a time, in order.
+    #[arg(long)]
+    lane: Option<String>,
+    /// A task that must succeed first (repeat for several).
+    #[arg(long = "depends-on", value_name = "ID")]
+    depends_on: Vec<i64>,
+}
+
+impl EnqueueArgs {
+    fn into_task(self) -> anyhow::Result<NewTask> {
+        Ok(NewTask {
+            payload: serde_json::from_str(&self.payload).context("--payload is not valid JSON")?,
+            priority: self.priority,
+            run_at: self.run_at,
+            max_attempts: self.max_attempts,
+            dedupe_key: self.dedupe_key,
+            lane: self.lane,
+            depends_on: self.depends_on,
+            ..NewTask::new(self.site, self.kind)
+        })
+    }
+}
+
 #[derive(Debug, clap::Subcommand)]
 enum TaskAction {
     /// Enqueue a task and print its id.
-    Enqueue {
-        /// The site whose daemons run it.
-        #[arg(long)]
-        site: String,
-        /// The executor action, e.g. slurm.account.ensure.
-        #[arg(long)]
-        kind: String,
-        /// Its arguments, a JSON object.
-        #[arg(long, default_value = "{}")]
-        payload: String,
-        /// Smaller runs first.
-        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
-        priority: i32,
-        /// Not before this time (RFC 3339, e.g. 2026-12-01T09:00:00Z).
-        #[arg(long)]
-        run_at: Option<DateTime<Utc>>,
-        /// Attempts before it is dead (default 10).
-        #[arg(long)]
-        max_attempts: Option<i32>,
-        /// Unique among unfinished tasks: enqueueing it again returns the existing task.
-        #[arg(long)]
-        dedupe_key: Option<String>,
-        /// Tasks sharing a lane run one at a time, in order.
-        #[arg(long)]
-        lane: Option<String>,
-        /// A task that must succeed first (repeat for several).
-        #[arg(long = "depends-on", value_name = "ID")]
-        depends_on: Vec<i64>,
-    },
+    Enqueue(EnqueueArgs),
     /// List tasks, newest first.
     List {
         /// Only this site.
@@ -108,29 +127,8 @@ enum TaskAction {
 pub async fn run(pool: &DbPool, args: TaskArgs) -> anyhow::Result<()> {
     let client = pool.connection().await?;
     match args.action {
-        TaskAction::Enqueue {
-            site,
-            kind,
-            payload,
-            priority,
-            run_at,
-            max_attempts,
-            dedupe_key,
-            lane,
-            depends_on,
-        } => {
-            let payload = serde_json::from_str(&payload).context("--payload is not valid JSON")?;
-            let task = NewTask {
-                payload,
-                priority,
-                run_at,
-                max_attempts,
-                dedupe_key,
-                lane,
-                depends_on,
-                ..NewTask::new(site, kind)
-            };
-            println!("{}", queue::enqueue(&client, &task).await?);
+        TaskAction::Enqueue(args) => {
+            println!("{}", queue::enqueue(&client, &args.into_task()?).await?)
         }
         TaskAction::List {
             site,

@@ -1,0 +1,240 @@
+//! `purser task …` and the daemon's metrics endpoint, run as the real binary.
+
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::process::{Command, Output, Stdio};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use purser_sql::queue;
+use purser_sql::test_harness::TestDatabase;
+use support::wait_until;
+
+fn purser(database: &TestDatabase, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_purser"))
+        .args(args)
+        .env("PURSER_DATABASE_URL", database.url())
+        .env_remove("PURSER_CONFIG")
+        .output()
+        .expect("the purser binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+#[tokio::test]
+async fn task_commands_enqueue_list_show_cancel_retry_and_count() {
+    let database = TestDatabase::new().await;
+    let first: i64 = stdout(&purser(
+        &database,
+        &[
+            "task",
+            "enqueue",
+            "--site",
+            "expanse",
+            "--kind",
+            "slurm.account.ensure",
+            "--payload",
+            r#"{"account": "abc123"}"#,
+        ],
+    ))
+    .parse()
+    .unwrap();
+    let second: i64 = stdout(&purser(
+        &database,
+        &[
+            "task",
+            "enqueue",
+            "--site",
+            "expanse",
+            "--kind",
+            "noop",
+            "--depends-on",
+            &first.to_string(),
+            "--priority",
+            "-5",
+        ],
+    ))
+    .parse()
+    .unwrap();
+
+    let listed = stdout(&purser(
+        &database,
+        &["task", "list", "--site", "expanse", "--json"],
+    ));
+    let ids: Vec<i64> = listed
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ids, vec![second, first], "newest first");
+    let waiting = stdout(&purser(&database, &["task", "list", "--state", "waiting"]));
+    assert!(waiting.contains(&second.to_string()) && !waiting.contains("slurm.account.ensure"));
+
+    let shown = stdout(&purser(&database, &["task", "show", &second.to_string()]));
+    assert!(
+        shown.contains("waiting") && shown.contains(&format!("[{first}]")),
+        "{shown}"
+    );
+    assert!(shown.contains("attempts:"), "{shown}");
+
+    assert!(
+        stdout(&purser(&database, &["task", "cancel", &first.to_string()])).contains("cancelled")
+    );
+    let dependent = stdout(&purser(
+        &database,
+        &["task", "show", &second.to_string(), "--json"],
+    ));
+    let dependent: serde_json::Value = serde_json::from_str(&dependent).unwrap();
+    assert_eq!(dependent["state"], "cancelled");
+    assert!(
+        dependent["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("was cancelled")
+    );
+
+    assert!(stdout(&purser(&database, &["task", "retry", &first.to_string()])).contains("queued"));
+    let stats = stdout(&purser(&database, &["task", "stats"]));
+    assert!(
+        stats.contains("slurm.account.ensure") && stats.contains("queued"),
+        "{stats}"
+    );
+}
+
+#[tokio::test]
+async fn task_commands_reject_bad_input_with_one_line_naming_it() {
+    let database = TestDatabase::new().await;
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                "task",
+                "enqueue",
+                "--site",
+                "expanse",
+                "--kind",
+                "noop",
+                "--payload",
+                "{not json",
+            ],
+            "--payload is not valid JSON",
+        ),
+        (
+            &["task", "enqueue", "--site", "expanse", "--kind", "Bad Kind"],
+            "kind",
+        ),
+        (&["task", "show", "999999"], "task 999999 does not exist"),
+        (&["task", "cancel", "999999"], "task 999999 does not exist"),
+    ];
+    for (args, expected) in cases {
+        let output = purser(&database, args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    let client = database.pool().connection().await.unwrap();
+    assert!(
+        queue::list(
+            &client,
+            &queue::TaskFilter {
+                limit: 10,
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap()
+        .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn the_daemon_serves_prometheus_metrics_with_queue_depth_and_outcomes() {
+    let database = TestDatabase::new().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_purser"))
+        .args(["daemon", "--site", "metrics", "--metrics-addr", &address])
+        .env("PURSER_DATABASE_URL", database.url())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    stdout(&purser(
+        &database,
+        &["task", "enqueue", "--site", "metrics", "--kind", "noop"],
+    ));
+    stdout(&purser(
+        &database,
+        &[
+            "task",
+            "enqueue",
+            "--site",
+            "metrics",
+            "--kind",
+            "unknown.kind",
+        ],
+    ));
+
+    let scrape = || {
+        let mut stream = std::net::TcpStream::connect(&address).ok()?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        Some(response)
+    };
+    wait_until("the noop task's success shows in the metrics", || async {
+        scrape().is_some_and(|text| {
+            text.contains(
+                r#"purser_task_outcomes_total{site="metrics",kind="noop",outcome="succeeded"} 1"#,
+            )
+        })
+    })
+    .await;
+    let text = scrape().unwrap();
+    assert!(
+        text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"purser_queue_tasks{site="metrics",kind="unknown.kind",state="queued"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"purser_tasks_claimed_total{site="metrics"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("purser_task_duration_seconds_count"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"purser_lease_losses_total{site="metrics"} 0"#),
+        "{text}"
+    );
+
+    kill(
+        Pid::from_raw(i32::try_from(daemon.id()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(daemon.wait().unwrap().success());
+}
