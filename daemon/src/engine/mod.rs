@@ -383,7 +383,7 @@ fn start(
     let shared = shared.clone();
     tokio::spawn(async move {
         let _permit = permit;
-        let _kind_permit = match kind_permits {
+        let kind_permit = match kind_permits {
             Some(limit) => limit.acquire_owned().await.ok(),
             None => None,
         };
@@ -423,6 +423,11 @@ fn start(
             })
             .observe(started.elapsed().as_secs_f64());
         shared.metrics.running.dec();
+        if kind_permit.is_some() {
+            // Its kind may have sat out claims while at its limit: look again now.
+            drop(kind_permit);
+            shared.wake.notify_one();
+        }
         let finished = Finished {
             id: task.id,
             attempt: task.attempt,
