@@ -31,31 +31,28 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
+/// `purser task enqueue --site expanse ARGS…`, returning the new task's id.
+fn enqueue(database: &TestDatabase, args: &[&str]) -> i64 {
+    let mut all = vec!["task", "enqueue", "--site", "expanse"];
+    all.extend_from_slice(args);
+    stdout(&purser(database, &all)).parse().expect("an id")
+}
+
 #[tokio::test]
 async fn task_commands_enqueue_list_show_cancel_retry_and_count() {
     let database = TestDatabase::new().await;
-    let first: i64 = stdout(&purser(
+    let first = enqueue(
         &database,
         &[
-            "task",
-            "enqueue",
-            "--site",
-            "expanse",
             "--kind",
             "slurm.account.ensure",
             "--payload",
             r#"{"account": "abc123"}"#,
         ],
-    ))
-    .parse()
-    .unwrap();
-    let second: i64 = stdout(&purser(
+    );
+    let second = enqueue(
         &database,
         &[
-            "task",
-            "enqueue",
-            "--site",
-            "expanse",
             "--kind",
             "noop",
             "--depends-on",
@@ -63,9 +60,7 @@ async fn task_commands_enqueue_list_show_cancel_retry_and_count() {
             "--priority",
             "-5",
         ],
-    ))
-    .parse()
-    .unwrap();
+    );
 
     let listed = stdout(&purser(
         &database,

@@ -91,6 +91,21 @@ async fn fail(
     queue::fail(&mut client, &failure, clock).await.unwrap()
 }
 
+/// Enqueues a task allowed a single attempt, and claims it.
+async fn claim_one_attempt_task(database: &TestDatabase, clock: &Clock) -> (i64, ClaimedTask) {
+    let id = enqueue(
+        database,
+        NewTask {
+            max_attempts: Some(1),
+            ..noop()
+        },
+    )
+    .await;
+    let task = claim(database, 1, clock).await.remove(0);
+    assert_eq!(task.id, id);
+    (id, task)
+}
+
 async fn state_of(database: &TestDatabase, id: i64) -> String {
     let client = database.pool().connection().await.unwrap();
     queue::get(&client, id).await.unwrap().unwrap().state
@@ -584,15 +599,7 @@ async fn retry_runs_a_dead_or_cancelled_task_again_with_one_more_attempt() {
     let database = TestDatabase::new().await;
     let clock = clock();
     let client = database.pool().connection().await.unwrap();
-    let id = enqueue(
-        &database,
-        NewTask {
-            max_attempts: Some(1),
-            ..noop()
-        },
-    )
-    .await;
-    let task = claim(&database, 1, &clock).await.remove(0);
+    let (id, task) = claim_one_attempt_task(&database, &clock).await;
     assert_eq!(
         fail(&database, &task, true, &clock).await,
         FailureOutcome::Dead
@@ -705,15 +712,7 @@ async fn release_hands_a_task_back_without_using_up_its_attempts() {
     let database = TestDatabase::new().await;
     let clock = clock();
     let client = database.pool().connection().await.unwrap();
-    let id = enqueue(
-        &database,
-        NewTask {
-            max_attempts: Some(1),
-            ..noop()
-        },
-    )
-    .await;
-    let task = claim(&database, 1, &clock).await.remove(0);
+    let (id, task) = claim_one_attempt_task(&database, &clock).await;
     assert_eq!(
         queue::release(&client, &[(id, task.attempt)], &clock)
             .await
