@@ -6,12 +6,12 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use purser_sql::DbError;
 use purser_sql::queue::{self, AppliedState, Completion, Failure, FailureOutcome};
 use tokio::sync::mpsc;
 
+use super::outage::Outage;
 use super::{Finished, Outcome, Shared};
 
 /// Most outcomes in one write.
@@ -143,28 +143,21 @@ async fn record(shared: &Shared, batch: &mut [Finished]) {
 }
 
 /// Retries a write until it lands, or until the engine gives up at the end of a shutdown
-/// (`None`: the tasks stay running and run again once their leases lapse). The error is
-/// logged once per outage, where it is handled.
-async fn until_written<T, F, Fut>(shared: &Shared, what: &str, write: F) -> Option<T>
+/// (`None`: the tasks stay running and run again once their leases lapse).
+async fn until_written<T, F, Fut>(shared: &Shared, what: &'static str, write: F) -> Option<T>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<T, DbError>>,
 {
-    let mut failures: u32 = 0;
+    let mut outage = Outage::new(what);
     loop {
         match write().await {
             Ok(value) => {
-                if failures > 0 {
-                    tracing::info!(failures, "could {what} again");
-                }
+                outage.succeeded();
                 return Some(value);
             }
             Err(error) => {
-                failures += 1;
-                if failures == 1 {
-                    tracing::warn!(%error, "cannot {what}; retrying until the database answers");
-                }
-                let backoff = Duration::from_millis(100 * 2_u64.pow(failures.min(6)));
+                let backoff = outage.failed(&error);
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
                     () = shared.give_up.cancelled() => {

@@ -9,28 +9,25 @@ use purser_sql::queue;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
+use super::outage::Outage;
 
 pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let period = shared.config.lease / 3;
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut failing = false;
+    // Heartbeats keep their own rhythm: the next tick is the retry.
+    let mut outage =
+        Outage::new("extend leases (tasks are lost if this lasts longer than a lease)");
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             () = stop.cancelled() => return,
         }
         match beat(&shared).await {
-            Ok(()) if failing => {
-                tracing::info!("heartbeats reach the database again");
-                failing = false;
+            Ok(()) => outage.succeeded(),
+            Err(error) => {
+                outage.failed(&error);
             }
-            Ok(()) => {}
-            Err(error) if !failing => {
-                tracing::warn!(%error, "cannot extend leases; tasks will be lost if this lasts longer than a lease");
-                failing = true;
-            }
-            Err(_) => {}
         }
     }
 }

@@ -20,6 +20,7 @@ mod completer;
 mod heartbeat;
 mod maintenance;
 pub mod metrics;
+mod outage;
 pub mod retry;
 mod wakeup;
 
@@ -38,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use self::metrics::Metrics;
+use self::outage::Outage;
 use self::retry::RetryPolicy;
 
 /// How a daemon runs its site's queue.
@@ -259,7 +261,7 @@ async fn claim_loop(
         .iter()
         .map(|(kind, limit)| (kind.clone(), Arc::new(Semaphore::new(*limit))))
         .collect();
-    let mut failures: u32 = 0;
+    let mut outage = Outage::new("claim tasks");
     loop {
         let first = tokio::select! {
             biased;
@@ -298,19 +300,12 @@ async fn claim_loop(
         };
         let claimed = match claimed {
             Ok(claimed) => {
-                if failures > 0 {
-                    tracing::info!(failures, "claiming again after database errors");
-                    failures = 0;
-                }
+                outage.succeeded();
                 claimed
             }
             Err(error) => {
-                failures += 1;
-                if failures == 1 {
-                    tracing::warn!(%error, "cannot claim tasks; retrying with backoff");
-                }
                 drop(held);
-                let backoff = Duration::from_millis(100 * 2_u64.pow(failures.min(6)));
+                let backoff = outage.failed(&error);
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
                     () = shutdown.cancelled() => return,

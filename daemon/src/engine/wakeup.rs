@@ -2,22 +2,19 @@
 //! tasks. Reconnects by itself; while it is down, the poll interval still finds the tasks.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use purser_sql::notify::Listener;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
+use super::outage::Outage;
 
 pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
-    let mut failures: u32 = 0;
+    let mut outage = Outage::new("listen for wake-ups (polling meanwhile)");
     loop {
-        match Listener::connect(&shared.config.database_url).await {
+        let backoff = match Listener::connect(&shared.config.database_url).await {
             Ok(mut listener) => {
-                if failures > 0 {
-                    tracing::info!("listening for wake-ups again");
-                }
-                failures = 0;
+                outage.succeeded();
                 // Anything enqueued while we were not listening is ready now.
                 shared.wake.notify_one();
                 loop {
@@ -30,16 +27,10 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                         () = stop.cancelled() => return,
                     }
                 }
-                tracing::warn!("lost the wake-up connection; polling until it is back");
+                outage.failed(&"the wake-up connection was lost")
             }
-            Err(error) => {
-                failures += 1;
-                if failures == 1 {
-                    tracing::warn!(%error, "cannot listen for wake-ups; polling until it can");
-                }
-            }
-        }
-        let backoff = Duration::from_millis(100 * 2_u64.pow(failures.min(6)));
+            Err(error) => outage.failed(&error),
+        };
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
             () = stop.cancelled() => return,
