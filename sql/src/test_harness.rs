@@ -299,3 +299,26 @@ fn database_name_for_current_test() -> String {
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..10];
     format!("purser_test_{cleaned}_{suffix}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::url_pattern_from;
+
+    #[test]
+    fn an_existing_servers_url_becomes_a_pattern_for_any_database() {
+        assert_eq!(
+            url_pattern_from("postgresql://ci@db.example.org:5433/ci_database?sslmode=disable")
+                .unwrap(),
+            "postgresql://ci@db.example.org:5433/{database}?sslmode=disable"
+        );
+        assert_eq!(
+            url_pattern_from("postgresql://ci@/postgres?host=/run/postgresql").unwrap(),
+            "postgresql://ci@/{database}?host=/run/postgresql"
+        );
+        assert_eq!(
+            url_pattern_from("postgresql://ci@localhost").unwrap(),
+            "postgresql://ci@localhost/{database}"
+        );
+        assert!(url_pattern_from("not a url at all ===").is_err());
+    }
+}

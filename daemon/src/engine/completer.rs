@@ -56,7 +56,7 @@ async fn record(shared: &Shared, batch: &mut [Finished]) {
                         })
                         .collect(),
                 });
-                completion_kinds.push(finished.kind.as_str());
+                completion_kinds.push((finished.kind.as_str(), finished.duration_ms));
             }
             Outcome::Failed(error) => {
                 let failure = Failure {
@@ -84,6 +84,7 @@ async fn record(shared: &Shared, batch: &mut [Finished]) {
                     task.id = finished.id,
                     task.kind = %finished.kind,
                     task.attempt = finished.attempt,
+                    duration_ms = finished.duration_ms,
                     outcome = label,
                     error = %failure.error,
                     "task failed"
@@ -91,7 +92,12 @@ async fn record(shared: &Shared, batch: &mut [Finished]) {
                 shared.metrics.outcome(&finished.kind, label);
             }
             Outcome::LeaseLost => {
-                tracing::warn!(task.id = finished.id, task.kind = %finished.kind, "lease lost; the task was stopped");
+                tracing::warn!(
+                    task.id = finished.id,
+                    task.kind = %finished.kind,
+                    duration_ms = finished.duration_ms,
+                    "lease lost; the task was stopped"
+                );
                 shared.metrics.outcome(&finished.kind, "lease_lost");
             }
             Outcome::Aborted => {
@@ -115,9 +121,9 @@ async fn record(shared: &Shared, batch: &mut [Finished]) {
             return;
         };
         let accepted: HashSet<i64> = accepted.into_iter().collect();
-        for (completion, kind) in completions.iter().zip(&completion_kinds) {
+        for (completion, (kind, duration_ms)) in completions.iter().zip(&completion_kinds) {
             if accepted.contains(&completion.id) {
-                tracing::debug!(task.id = completion.id, task.kind = %kind, "task succeeded");
+                tracing::debug!(task.id = completion.id, task.kind = %kind, duration_ms, "task succeeded");
                 shared.metrics.outcome(kind, "succeeded");
             } else {
                 tracing::warn!(task.id = completion.id, task.kind = %kind, "completion fenced out: the task was cancelled or its lease lost");

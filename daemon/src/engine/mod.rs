@@ -126,6 +126,8 @@ struct Finished {
     attempt: i32,
     kind: String,
     outcome: Outcome,
+    /// How long the executor ran, for the logs.
+    duration_ms: f64,
 }
 
 /// State the engine's parts share.
@@ -410,13 +412,14 @@ fn start(
                 }
             }
         };
+        let duration = started.elapsed().as_secs_f64();
         shared
             .metrics
             .durations
             .get_or_create(&metrics::KindLabels {
                 kind: task.kind.clone(),
             })
-            .observe(started.elapsed().as_secs_f64());
+            .observe(duration);
         shared.metrics.running.dec();
         if kind_permit.is_some() {
             // Its kind may have sat out claims while at its limit: look again now.
@@ -428,6 +431,7 @@ fn start(
             attempt: task.attempt,
             kind: task.kind,
             outcome,
+            duration_ms: duration * 1000.0,
         };
         // The completer outlives every execution; if it is gone, the lease lapses and the
         // task runs again elsewhere.
