@@ -1,0 +1,526 @@
+//! The registry and the SU ledger against a real PostgreSQL: rates, charges, diffs, change
+//! requests and the running totals, exact in numeric, under concurrency.
+
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
+use std::str::FromStr;
+
+use purser_sql::test_harness::TestDatabase;
+use rand::{RngExt, SeedableRng};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+/// A small centre: one cluster with a CPU resource at rate 10 from 2026-01-01 and 20 from
+/// 2026-07-01, a project, an allocation of 1000 SUs and two people.
+struct Centre {
+    cluster: Uuid,
+    cpu: Uuid,
+    allocation: Uuid,
+    pi: Uuid,
+    member: Uuid,
+}
+
+async fn centre(database: &TestDatabase) -> Centre {
+    let client = database.pool().connection().await.unwrap();
+    let row = client
+        .query_one(
+            "WITH cluster AS (INSERT INTO registry.cluster (name) VALUES ('expanse') RETURNING id),
+                  cpu AS (INSERT INTO registry.resource (cluster_id, name, resource_type, unit, slurm_tres)
+                          SELECT id, 'CPU', 'cpu', 'core-hours', 'cpu' FROM cluster RETURNING id),
+                  rates AS (INSERT INTO registry.resource_rate (resource_id, rate, valid_during)
+                            SELECT id, 10, '[2026-01-01, 2026-07-01)'::tstzrange FROM cpu
+                            UNION ALL SELECT id, 20, '[2026-07-01,)'::tstzrange FROM cpu RETURNING 1),
+                  pi AS (INSERT INTO registry.person (name, email) VALUES ('Ada PI', 'ada@example.edu') RETURNING id),
+                  member AS (INSERT INTO registry.person (name, email) VALUES ('Bo Member', 'bo@example.edu') RETURNING id),
+                  project AS (INSERT INTO registry.project (title, pi_id, origination, originated_id)
+                              SELECT 'Protein folding', id, 'ACCESS', 'CHE260001' FROM pi RETURNING id),
+                  allocation AS (INSERT INTO registry.allocation (project_id, cluster_id, account_name, initial_su, starts_at, ends_at)
+                                 SELECT project.id, cluster.id, 'che260001', 1000, '2026-01-01', '2027-01-01'
+                                 FROM project, cluster RETURNING id)
+             SELECT (SELECT id FROM cluster), (SELECT id FROM cpu), (SELECT id FROM allocation),
+                    (SELECT id FROM pi), (SELECT id FROM member), (SELECT count(*) FROM rates)",
+            &[],
+        )
+        .await
+        .unwrap();
+    Centre {
+        cluster: row.get(0),
+        cpu: row.get(1),
+        allocation: row.get(2),
+        pi: row.get(3),
+        member: row.get(4),
+    }
+}
+
+fn decimal(text: &str) -> Decimal {
+    Decimal::from_str(text).unwrap()
+}
+
+async fn totals(database: &TestDatabase, allocation: Uuid) -> (Decimal, Decimal) {
+    let client = database.pool().connection().await.unwrap();
+    let row = client
+        .query_one(
+            "SELECT granted_su, charged_su FROM registry.allocation_total WHERE allocation_id = $1",
+            &[&allocation],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+async fn charge(
+    database: &TestDatabase,
+    centre: &Centre,
+    job: &str,
+    end: &str,
+    raw: &str,
+) -> Option<Decimal> {
+    let client = database.pool().connection().await.unwrap();
+    client
+        .query_one(
+            "SELECT registry.charge_usage($1, $2, '2026-03-01', $3::text::timestamptz, $4, $5, $6, $7::text::numeric)",
+            &[&centre.cluster, &job, &end, &centre.cpu, &centre.allocation, &centre.member, &raw],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn sql_error(database: &TestDatabase, sql: &str) -> String {
+    let client = database.pool().connection().await.unwrap();
+    let error = client.batch_execute(sql).await.unwrap_err();
+    error
+        .as_db_error()
+        .map(|db| db.message().to_string())
+        .unwrap_or_else(|| error.to_string())
+}
+
+#[tokio::test]
+async fn ids_are_time_ordered_version_7_uuids() {
+    let database = TestDatabase::new().await;
+    let client = database.pool().connection().await.unwrap();
+    let ids: Vec<Uuid> = client
+        .query(
+            "SELECT registry.uuid_v7() FROM generate_series(1, 3) ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    for id in &ids {
+        assert_eq!(id.get_version_num(), 7, "{id}");
+        assert_eq!(id.get_variant(), uuid::Variant::RFC4122, "{id}");
+    }
+    let (seconds, _) = ids[0].get_timestamp().unwrap().to_unix();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(now.abs_diff(seconds) < 60, "the timestamp is now");
+}
+
+#[tokio::test]
+async fn a_charge_uses_the_rate_in_force_at_the_jobs_end_and_a_job_is_charged_once() {
+    let database = TestDatabase::new().await;
+    let centre = centre(&database).await;
+    // 25 core-hours at rate 10 before the boundary, at rate 20 from it (windows are [from, until)).
+    assert!(
+        charge(&database, &centre, "1001", "2026-06-30 23:59:59+00", "25")
+            .await
+            .is_some()
+    );
+    assert!(
+        charge(&database, &centre, "1002", "2026-07-01 00:00:00+00", "25")
+            .await
+            .is_some()
+    );
+    assert_eq!(
+        totals(&database, centre.allocation).await.1,
+        decimal("3.75")
+    );
+    // Charging the same job again changes nothing.
+    assert!(
+        charge(&database, &centre, "1001", "2026-06-30 23:59:59+00", "25")
+            .await
+            .is_none()
+    );
+    assert_eq!(
+        totals(&database, centre.allocation).await.1,
+        decimal("3.75")
+    );
+    // A third of an SU is kept to 6 decimals.
+    charge(
+        &database,
+        &centre,
+        "1003",
+        "2026-03-01 12:00:00+00",
+        "3.333333333",
+    )
+    .await;
+    assert_eq!(
+        totals(&database, centre.allocation).await.1,
+        decimal("4.083333")
+    );
+}
+
+#[tokio::test]
+async fn bad_charges_and_amounts_are_refused_with_a_clear_error() {
+    let database = TestDatabase::new().await;
+    let centre = centre(&database).await;
+    let client = database.pool().connection().await.unwrap();
+    let negative = client
+        .query_one(
+            "SELECT registry.charge_usage($1, 'x', '2026-03-01', '2026-03-02', $2, $3, $4, -1)",
+            &[
+                &centre.cluster,
+                &centre.cpu,
+                &centre.allocation,
+                &centre.member,
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        negative
+            .as_db_error()
+            .unwrap()
+            .message()
+            .contains("raw_amount must be zero or more")
+    );
+    let before_rates = client
+        .query_one(
+            "SELECT registry.charge_usage($1, 'y', '2025-03-01', '2025-03-02', $2, $3, $4, 1)",
+            &[
+                &centre.cluster,
+                &centre.cpu,
+                &centre.allocation,
+                &centre.member,
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        before_rates
+            .as_db_error()
+            .unwrap()
+            .message()
+            .contains("has no rate in force")
+    );
+    let bad_supplement = sql_error(
+        &database,
+        &format!(
+            "SELECT registry.apply_diff('{}', 'supplement', 'oops', su_delta => -5)",
+            centre.allocation
+        ),
+    )
+    .await;
+    assert!(
+        bad_supplement.contains("allocation_diff_check"),
+        "{bad_supplement}"
+    );
+    let negative_award = sql_error(
+        &database,
+        &format!(
+            "INSERT INTO registry.allocation (project_id, cluster_id, account_name, initial_su, starts_at, ends_at) \
+             SELECT project_id, cluster_id, 'other', -1, starts_at, ends_at FROM registry.allocation WHERE id = '{}'",
+            centre.allocation
+        ),
+    )
+    .await;
+    assert!(negative_award.contains("initial_su"), "{negative_award}");
+    assert_eq!(
+        totals(&database, centre.allocation).await,
+        (Decimal::ZERO, Decimal::ZERO)
+    );
+}
+
+#[tokio::test]
+async fn overlapping_rate_windows_are_refused_and_adjacent_ones_allowed() {
+    let database = TestDatabase::new().await;
+    let centre = centre(&database).await;
+    let overlap = sql_error(
+        &database,
+        &format!("INSERT INTO registry.resource_rate (resource_id, rate, valid_during) VALUES ('{}', 5, '[2026-06-01, 2026-08-01)')", centre.cpu),
+    )
+    .await;
+    assert!(
+        overlap.contains("conflicting key value violates exclusion constraint"),
+        "{overlap}"
+    );
+    let client = database.pool().connection().await.unwrap();
+    client
+        .execute(
+            "INSERT INTO registry.resource_rate (resource_id, rate, valid_during) VALUES ($1, 5, '[2025-01-01, 2026-01-01)')",
+            &[&centre.cpu],
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_ledger_is_append_only() {
+    let database = TestDatabase::new().await;
+    let centre = centre(&database).await;
+    charge(&database, &centre, "1", "2026-03-02", "10").await;
+    let client = database.pool().connection().await.unwrap();
+    client
+        .query_one(
+            "SELECT registry.apply_diff($1, 'supplement', 'startup', su_delta => 50)",
+            &[&centre.allocation],
+        )
+        .await
+        .unwrap();
+    for sql in [
+        "UPDATE registry.usage SET su_amount = 0",
+        "DELETE FROM registry.usage",
+        "TRUNCATE registry.usage CASCADE",
+        "UPDATE registry.allocation_diff SET su_delta = 1000",
+        "DELETE FROM registry.allocation_diff",
+    ] {
+        let message = sql_error(&database, sql).await;
+        assert!(message.contains("append-only"), "{sql}: {message}");
+    }
+    assert_eq!(
+        totals(&database, centre.allocation).await,
+        (decimal("50"), decimal("1"))
+    );
+}
+
+#[tokio::test]
+async fn approving_a_change_request_creates_one_diff_and_approving_again_is_an_error() {
+    let database = TestDatabase::new().await;
+    let centre = centre(&database).await;
+    let client = database.pool().connection().await.unwrap();
+    let request: Uuid = client
+        .query_one(
+            "SELECT registry.submit_change_request($1, $2, 'supplement', 'the folding runs need more', requested_su => 250)",
+            &[&centre.allocation, &centre.pi],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // Two admins approve at once: one wins, the other gets a clear error.
+    let approve = || async {
+        let client = database.pool().connection().await.unwrap();
+        client
+            .query_one("SELECT registry.approve_change_request($1)", &[&request])
+            .await
+            .map(|row| row.get::<_, Uuid>(0))
+    };
+    let (first, second) = tokio::join!(approve(), approve());
+    let (won, lost) = match (first, second) {
+        (Ok(diff), Err(error)) | (Err(error), Ok(diff)) => (diff, error),
+        other => panic!("expected one approval and one refusal, got {other:?}"),
+    };
+    assert!(
+        lost.as_db_error()
+            .unwrap()
+            .message()
+            .contains("is already APPROVED"),
+        "{lost}"
+    );
+    let diffs: i64 = client
+        .query_one(
+            "SELECT count(*) FROM registry.allocation_diff WHERE change_request_id = $1",
+            &[&request],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(diffs, 1);
+    let kind: String = client
+        .query_one(
+            "SELECT kind FROM registry.allocation_diff WHERE id = $1",
+            &[&won],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kind, "supplement");
+    assert_eq!(totals(&database, centre.allocation).await.0, decimal("250"));
+    let steps: Vec<String> = client
+        .query(
+            "SELECT coalesce(from_state, '-') || '>' || to_state FROM registry.change_request_event \
+             WHERE change_request_id = $1 ORDER BY at, id",
+            &[&request],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(steps, vec!["->PENDING", "PENDING>APPROVED"]);
+    let rejected_too_late = sql_error(
+        &database,
+        &format!("SELECT registry.reject_change_request('{request}')"),
+    )
+    .await;
+    assert!(
+        rejected_too_late.contains("is already APPROVED"),
+        "{rejected_too_late}"
+    );
+}
+
+#[tokio::test]
+async fn status_and_end_date_diffs_set_the_allocation_and_transfers_move_sus() {
+    let database = TestDatabase::new().await;
+    let centre = centre(&database).await;
+    let client = database.pool().connection().await.unwrap();
+    client
+        .query_one(
+            "SELECT registry.apply_diff($1, 'status', 'PI left', new_status => 'suspended')",
+            &[&centre.allocation],
+        )
+        .await
+        .unwrap();
+    let request: Uuid = client
+        .query_one(
+            "SELECT registry.submit_change_request($1, $2, 'extension', 'paper revisions', requested_ends_at => '2027-06-01')",
+            &[&centre.allocation, &centre.pi],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    client
+        .query_one("SELECT registry.approve_change_request($1)", &[&request])
+        .await
+        .unwrap();
+    let row = client
+        .query_one(
+            "SELECT status, ends_at::date::text FROM registry.allocation WHERE id = $1",
+            &[&centre.allocation],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, String>(1)),
+        ("suspended".to_string(), "2027-06-01".to_string())
+    );
+
+    let second: Uuid = client
+        .query_one(
+            "INSERT INTO registry.allocation (project_id, cluster_id, account_name, initial_su, starts_at, ends_at) \
+             SELECT project_id, cluster_id, 'che260001-gpu', 0, starts_at, ends_at FROM registry.allocation WHERE id = $1 \
+             RETURNING id",
+            &[&centre.allocation],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    client
+        .query_one(
+            "SELECT registry.transfer_su($1, $2, 125.5, 'rebalance')",
+            &[&centre.allocation, &second],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        totals(&database, centre.allocation).await.0,
+        decimal("-125.5")
+    );
+    assert_eq!(totals(&database, second).await.0, decimal("125.5"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_connections_charging_one_allocation_at_once_add_up_exactly() {
+    let database = TestDatabase::new().await;
+    let centre = centre(&database).await;
+    let workers = (0..8).map(|worker| {
+        let database = &database;
+        let centre = &centre;
+        async move {
+            let client = database.pool().connection().await.unwrap();
+            for job in 0..100 {
+                client
+                    .query_one(
+                        "SELECT registry.charge_usage($1, $2, '2026-03-01', '2026-03-02', $3, $4, $5, 0.7)",
+                        &[&centre.cluster, &format!("{worker}-{job}"), &centre.cpu, &centre.allocation, &centre.member],
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    futures_util::future::join_all(workers).await;
+    // 800 charges of 0.7 core-hours at rate 10: 0.07 SU each.
+    assert_eq!(
+        totals(&database, centre.allocation).await.1,
+        decimal("56.00")
+    );
+    let client = database.pool().connection().await.unwrap();
+    let member: Decimal = client
+        .query_one(
+            "SELECT charged_su FROM registry.member_total WHERE allocation_id = $1 AND person_id = $2",
+            &[&centre.allocation, &centre.member],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(member, decimal("56.00"));
+}
+
+#[tokio::test]
+async fn random_diffs_and_charges_keep_the_balance_identity_exactly() {
+    let database = TestDatabase::new().await;
+    let centre = centre(&database).await;
+    let client = database.pool().connection().await.unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261122);
+    let mut granted = Decimal::ZERO;
+    let mut charged = Decimal::ZERO;
+    for step in 0..300 {
+        // Amounts with up to 4 decimals, as awards and adjustments are written.
+        let amount = Decimal::new(rng.random_range(1..10_000_000_i64), 4);
+        match rng.random_range(0..3) {
+            0 => {
+                client
+                    .query_one(
+                        "SELECT registry.apply_diff($1, 'supplement', 'grant', su_delta => $2)",
+                        &[&centre.allocation, &amount],
+                    )
+                    .await
+                    .unwrap();
+                granted += amount;
+            }
+            1 => {
+                client
+                    .query_one("SELECT registry.apply_diff($1, 'adjustment', 'correction', su_delta => $2)", &[&centre.allocation, &-amount])
+                    .await
+                    .unwrap();
+                granted -= amount;
+            }
+            _ => {
+                let raw = amount * Decimal::from(10);
+                let charge: Option<Decimal> = client
+                    .query_one(
+                        "SELECT registry.charge_usage($1, $2, '2026-03-01', '2026-03-02', $3, $4, $5, $6)",
+                        &[&centre.cluster, &format!("job-{step}"), &centre.cpu, &centre.allocation, &centre.member, &raw],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                assert!(charge.is_some());
+                charged += amount;
+            }
+        }
+        let (total_granted, total_charged) = totals(&database, centre.allocation).await;
+        assert_eq!(
+            (total_granted, total_charged),
+            (granted, charged),
+            "after step {step}"
+        );
+    }
+    let sums = client
+        .query_one(
+            "SELECT (SELECT coalesce(sum(su_delta), 0) FROM registry.allocation_diff WHERE allocation_id = $1), \
+                    (SELECT coalesce(sum(su_amount), 0) FROM registry.usage WHERE allocation_id = $1)",
+            &[&centre.allocation],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (sums.get::<_, Decimal>(0), sums.get::<_, Decimal>(1)),
+        (granted, charged)
+    );
+}
