@@ -11,7 +11,8 @@
 --   numeric: never floating point.
 -- * The ledger is append-only: allocation_diff (grants, adjustments, transfers, status and end
 --   date changes) and usage (charges) are never updated or deleted; a correction is a new
---   adjustment. So a balance is always initial_su + Σ diffs − Σ usage.
+--   adjustment. So a balance is always initial_su + Σ diffs − Σ usage. Each ledger row carries
+--   its actor and transaction, so it is its own audit record.
 -- * The sums are kept, exactly, in registry.allocation_total and registry.member_total by
 --   statement triggers on the two ledger tables, one row update per allocation per statement,
 --   so a balance is one row read however many jobs were charged. report.ledger_violations
@@ -35,6 +36,13 @@ LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
 $$;
 COMMENT ON FUNCTION registry.uuid_v7() IS
     'A time-ordered UUID (version 7): the default id of every registry table, so ids sort by creation and index well.';
+
+CREATE FUNCTION registry.current_actor() RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(nullif(current_setting('purser.actor', true), ''), current_user::text)
+$$;
+COMMENT ON FUNCTION registry.current_actor() IS
+    'Who is acting: the session setting purser.actor (set by the API and CLI: SET LOCAL purser.actor = ''…''), else the database user.';
 
 CREATE TABLE registry.organization (
     id uuid PRIMARY KEY DEFAULT registry.uuid_v7(),
@@ -285,8 +293,9 @@ CREATE TABLE registry.allocation_diff (
     reason text NOT NULL CHECK (btrim(reason) <> ''),
     source text NOT NULL CHECK (source IN ('change_request', 'automated', 'admin')),
     change_request_id uuid REFERENCES registry.change_request (id),
-    actor text NOT NULL CHECK (btrim(actor) <> ''),
+    actor text NOT NULL DEFAULT registry.current_actor() CHECK (btrim(actor) <> ''),
     created_at timestamptz NOT NULL DEFAULT now(),
+    transaction_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
     CHECK (kind <> 'supplement' OR su_delta > 0),
     CHECK (kind <> 'adjustment' OR su_delta <> 0),
     CHECK ((kind = 'transfer') = (transfer_id IS NOT NULL)),
@@ -314,6 +323,7 @@ COMMENT ON COLUMN registry.allocation_diff.source IS 'change_request, automated 
 COMMENT ON COLUMN registry.allocation_diff.change_request_id IS 'The approved change request it came from, when its source is change_request.';
 COMMENT ON COLUMN registry.allocation_diff.actor IS 'Who made it (the audit actor).';
 COMMENT ON COLUMN registry.allocation_diff.created_at IS 'When it took effect.';
+COMMENT ON COLUMN registry.allocation_diff.transaction_id IS 'The transaction that made it: with actor and created_at, a diff is its own audit record.';
 
 CREATE TABLE registry.membership (
     id uuid PRIMARY KEY DEFAULT registry.uuid_v7(),
@@ -350,6 +360,8 @@ CREATE TABLE registry.usage (
     rate numeric NOT NULL CHECK (rate > 0),
     su_amount numeric NOT NULL CHECK (su_amount >= 0),
     calculated_at timestamptz NOT NULL DEFAULT now(),
+    actor text NOT NULL DEFAULT registry.current_actor(),
+    transaction_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
     -- The natural key is the primary key: a job is chargeable once, and one index fewer to
     -- maintain per charge (imports write millions of rows).
     PRIMARY KEY (cluster_id, job_id, submit_time, resource_id)
@@ -370,6 +382,8 @@ COMMENT ON COLUMN registry.usage.raw_amount IS 'Raw usage in the resource''s uni
 COMMENT ON COLUMN registry.usage.rate IS 'The rate applied: raw units per SU.';
 COMMENT ON COLUMN registry.usage.su_amount IS 'SUs charged: raw_amount ÷ rate, rounded to 6 decimals.';
 COMMENT ON COLUMN registry.usage.calculated_at IS 'When the charge was calculated.';
+COMMENT ON COLUMN registry.usage.actor IS 'Who charged it (registry.current_actor()): with transaction_id, a charge is its own audit record.';
+COMMENT ON COLUMN registry.usage.transaction_id IS 'The transaction that charged it.';
 
 -- The ledger's running sums ---------------------------------------------------------------
 
@@ -394,13 +408,6 @@ COMMENT ON TABLE registry.member_total IS 'Running sum of what each person charg
 COMMENT ON COLUMN registry.member_total.allocation_id IS 'The allocation.';
 COMMENT ON COLUMN registry.member_total.person_id IS 'The person who ran the jobs.';
 COMMENT ON COLUMN registry.member_total.charged_su IS 'Σ usage.su_amount for this person and allocation.';
-
-CREATE FUNCTION registry.current_actor() RETURNS text
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(nullif(current_setting('purser.actor', true), ''), current_user::text)
-$$;
-COMMENT ON FUNCTION registry.current_actor() IS
-    'Who is acting: the session setting purser.actor (set by the API and CLI: SET LOCAL purser.actor = ''…''), else the database user.';
 
 CREATE FUNCTION registry.open_allocation_total() RETURNS trigger
 LANGUAGE plpgsql AS $$
