@@ -3,58 +3,13 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
-use std::str::FromStr;
+mod support;
 
 use purser_sql::test_harness::TestDatabase;
 use rand::{RngExt, SeedableRng};
 use rust_decimal::Decimal;
+use support::{Centre, centre, decimal};
 use uuid::Uuid;
-
-/// A small centre: one cluster with a CPU resource at rate 10 from 2026-01-01 and 20 from
-/// 2026-07-01, a project, an allocation of 1000 SUs and two people.
-struct Centre {
-    cluster: Uuid,
-    cpu: Uuid,
-    allocation: Uuid,
-    pi: Uuid,
-    member: Uuid,
-}
-
-async fn centre(database: &TestDatabase) -> Centre {
-    let client = database.pool().connection().await.unwrap();
-    let row = client
-        .query_one(
-            "WITH cluster AS (INSERT INTO registry.cluster (name) VALUES ('expanse') RETURNING id),
-                  cpu AS (INSERT INTO registry.resource (cluster_id, name, resource_type, unit, slurm_tres)
-                          SELECT id, 'CPU', 'cpu', 'core-hours', 'cpu' FROM cluster RETURNING id),
-                  rates AS (INSERT INTO registry.resource_rate (resource_id, rate, valid_during)
-                            SELECT id, 10, '[2026-01-01, 2026-07-01)'::tstzrange FROM cpu
-                            UNION ALL SELECT id, 20, '[2026-07-01,)'::tstzrange FROM cpu RETURNING 1),
-                  pi AS (INSERT INTO registry.person (name, email) VALUES ('Ada PI', 'ada@example.edu') RETURNING id),
-                  member AS (INSERT INTO registry.person (name, email) VALUES ('Bo Member', 'bo@example.edu') RETURNING id),
-                  project AS (INSERT INTO registry.project (title, pi_id, origination, originated_id)
-                              SELECT 'Protein folding', id, 'ACCESS', 'CHE260001' FROM pi RETURNING id),
-                  allocation AS (INSERT INTO registry.allocation (project_id, cluster_id, account_name, initial_su, starts_at, ends_at)
-                                 SELECT project.id, cluster.id, 'che260001', 1000, '2026-01-01', '2027-01-01'
-                                 FROM project, cluster RETURNING id)
-             SELECT (SELECT id FROM cluster), (SELECT id FROM cpu), (SELECT id FROM allocation),
-                    (SELECT id FROM pi), (SELECT id FROM member), (SELECT count(*) FROM rates)",
-            &[],
-        )
-        .await
-        .unwrap();
-    Centre {
-        cluster: row.get(0),
-        cpu: row.get(1),
-        allocation: row.get(2),
-        pi: row.get(3),
-        member: row.get(4),
-    }
-}
-
-fn decimal(text: &str) -> Decimal {
-    Decimal::from_str(text).unwrap()
-}
 
 async fn totals(database: &TestDatabase, allocation: Uuid) -> (Decimal, Decimal) {
     let client = database.pool().connection().await.unwrap();
