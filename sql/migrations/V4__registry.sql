@@ -412,8 +412,10 @@ COMMENT ON COLUMN registry.member_total.charged_su IS 'Σ usage.su_amount for th
 CREATE FUNCTION registry.open_allocation_total() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    -- A charge or diff made earlier in the same statement may have opened it already.
     INSERT INTO registry.allocation_total (allocation_id)
-    SELECT id FROM new_allocations;
+    SELECT id FROM new_allocations
+    ON CONFLICT (allocation_id) DO NOTHING;
     RETURN NULL;
 END;
 $$;
@@ -441,14 +443,11 @@ CREATE TRIGGER usage_no_truncate BEFORE TRUNCATE ON registry.usage
 CREATE FUNCTION registry.add_diffs_to_totals() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    -- Lock the totals in allocation order first: concurrent statements never deadlock.
-    PERFORM 1 FROM registry.allocation_total t
-    WHERE t.allocation_id IN (SELECT allocation_id FROM new_diffs)
-    ORDER BY t.allocation_id FOR UPDATE;
-    UPDATE registry.allocation_total t
-       SET granted_su = t.granted_su + d.total
-      FROM (SELECT allocation_id, sum(su_delta) AS total FROM new_diffs GROUP BY allocation_id) d
-     WHERE t.allocation_id = d.allocation_id AND d.total <> 0;
+    -- Upserted in allocation order, so concurrent statements lock sums in one order and never
+    -- deadlock; upserted, not updated, in case the allocation came in this very statement.
+    INSERT INTO registry.allocation_total AS t (allocation_id, granted_su)
+    SELECT allocation_id, sum(su_delta) FROM new_diffs GROUP BY allocation_id ORDER BY allocation_id
+    ON CONFLICT (allocation_id) DO UPDATE SET granted_su = t.granted_su + excluded.granted_su;
     -- Status and end-date diffs set the allocation's current values.
     UPDATE registry.allocation a
        SET status = d.new_status
@@ -489,13 +488,10 @@ BEGIN
                   DETAIL = format('allocation %s, resource %s, person %s, cluster %s',
                                   bad.allocation_id, bad.resource_id, bad.person_id, bad.cluster_id);
     END IF;
-    PERFORM 1 FROM registry.allocation_total t
-    WHERE t.allocation_id IN (SELECT allocation_id FROM new_usage)
-    ORDER BY t.allocation_id FOR UPDATE;
-    UPDATE registry.allocation_total t
-       SET charged_su = t.charged_su + u.total
-      FROM (SELECT allocation_id, sum(su_amount) AS total FROM new_usage GROUP BY allocation_id) u
-     WHERE t.allocation_id = u.allocation_id;
+    -- Upserted in allocation order (see registry.add_diffs_to_totals).
+    INSERT INTO registry.allocation_total AS t (allocation_id, charged_su)
+    SELECT allocation_id, sum(su_amount) FROM new_usage GROUP BY allocation_id ORDER BY allocation_id
+    ON CONFLICT (allocation_id) DO UPDATE SET charged_su = t.charged_su + excluded.charged_su;
     INSERT INTO registry.member_total AS m (allocation_id, person_id, charged_su)
     SELECT allocation_id, person_id, sum(su_amount)
     FROM new_usage

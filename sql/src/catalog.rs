@@ -6,7 +6,7 @@ use deadpool_postgres::GenericClient;
 
 use crate::error::DbError;
 use crate::pool::{DbPool, query, query_one};
-use crate::statements::{DATABASE_EXISTS, SCHEMA_OVERVIEW};
+use crate::statements::{DATABASE_EXISTS, SCHEMA_COLUMNS, SCHEMA_OVERVIEW};
 
 /// One schema and what is in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +30,21 @@ pub struct SchemaObject {
     pub estimated_rows: Option<i64>,
     /// Its `COMMENT ON`.
     pub description: String,
+    /// Its columns, in order (tables and views).
+    pub columns: Vec<SchemaColumn>,
+}
+
+/// A column of a table or view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaColumn {
+    /// Its name.
+    pub name: String,
+    /// Its type, as `format_type` writes it.
+    pub data_type: String,
+    /// Whether it is `NOT NULL`.
+    pub not_null: bool,
+    /// Its `COMMENT ON COLUMN`.
+    pub description: String,
 }
 
 /// Every non-system schema (but `public`) and what it holds.
@@ -52,6 +67,24 @@ pub async fn schema_overview(client: &impl GenericClient) -> Result<Vec<SchemaSu
                 kind,
                 name: row.get("name"),
                 estimated_rows: row.get("estimated_rows"),
+                description: row.get("description"),
+                columns: Vec::new(),
+            });
+        }
+    }
+    for row in query(client, SCHEMA_COLUMNS, &[]).await? {
+        let schema_name: String = row.get("schema_name");
+        let object_name: String = row.get("object_name");
+        let object = schemas
+            .iter_mut()
+            .filter(|schema| schema.name == schema_name)
+            .flat_map(|schema| schema.objects.iter_mut())
+            .find(|object| object.kind != "function" && object.name == object_name);
+        if let Some(object) = object {
+            object.columns.push(SchemaColumn {
+                name: row.get("column_name"),
+                data_type: row.get("data_type"),
+                not_null: row.get("not_null"),
                 description: row.get("description"),
             });
         }

@@ -33,6 +33,7 @@ statements! {
     MIGRATION_HISTORY_EXISTS = "migration_history_exists";
     MIGRATION_HISTORY = "migration_history";
     SCHEMA_OVERVIEW = "schema_overview";
+    SCHEMA_COLUMNS = "schema_columns";
     DATABASE_EXISTS = "database_exists";
     TASK_ENQUEUE = "task_enqueue";
     TASK_ENQUEUE_MANY = "task_enqueue_many";

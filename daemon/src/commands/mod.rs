@@ -4,7 +4,7 @@ mod bench;
 pub mod daemon;
 pub mod dev_db;
 mod migrate;
-mod schema;
+pub mod schema;
 mod task;
 
 use std::path::PathBuf;
@@ -60,7 +60,7 @@ pub enum Command {
     /// Apply pending schema migrations.
     Migrate(migrate::MigrateArgs),
     /// Show what the schema holds: schemas, tables, views and functions with their comments.
-    Schema,
+    Schema(schema::SchemaArgs),
     /// Run a private PostgreSQL for trying Purser, with no set-up.
     DevDb(dev_db::DevDbArgs),
     /// Run a site's tasks: claim them from the queue and run their executors.
@@ -75,7 +75,7 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate(args) => migrate::run(&connect(&cli.global)?.1, args).await,
-        Command::Schema => schema::run(&connect(&cli.global)?.1).await,
+        Command::Schema(args) => schema::run(&connect(&cli.global)?.1, args).await,
         Command::DevDb(args) => dev_db::run(args).await,
         Command::Daemon(args) => {
             let (config, pool) = connect(&cli.global)?;
