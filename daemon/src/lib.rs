@@ -1,11 +1,12 @@
 //! The `purser` binary's library: the subcommands (`commands/`), the queue engine the daemon
-//! runs (`engine/`), configuration and logging. A library so tests can run the engine
+//! runs (`engine/`), the usage importer (`usage_import/`), configuration and logging. A library so tests can run the engine
 //! in-process; `main.rs` only calls [`main`].
 
 pub mod commands;
 mod config;
 pub mod engine;
 mod logging;
+pub mod usage_import;
 
 use std::process::ExitCode;
 

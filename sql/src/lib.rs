@@ -14,6 +14,7 @@ pub mod queue;
 pub mod statements;
 #[cfg(feature = "test-harness")]
 pub mod test_harness;
+pub mod usage;
 
 pub use error::DbError;
 pub use pool::{DbPool, connect_pool};

@@ -56,4 +56,14 @@ statements! {
     WORKER_STOPPED = "worker_stopped";
     WORKER_RUNNING = "worker_running";
     LISTEN_QUEUE = "listen_queue";
+    IMPORT_CLUSTER = "import_cluster";
+    IMPORT_ALLOCATIONS = "import_allocations";
+    IMPORT_ACCOUNTS = "import_accounts";
+    IMPORT_RESOURCES = "import_resources";
+    IMPORT_RATES = "import_rates";
+    USAGE_IMPORT_START = "usage_import_start";
+    USAGE_IMPORT_PROGRESS = "usage_import_progress";
+    USAGE_IMPORT_FINISH = "usage_import_finish";
+    USAGE_CHARGE_BATCH = "usage_charge_batch";
+    USAGE_REJECTIONS_INSERT = "usage_rejections_insert";
 }

@@ -6,6 +6,7 @@ pub mod dev_db;
 mod migrate;
 pub mod schema;
 mod task;
+mod usage;
 
 use std::path::PathBuf;
 
@@ -67,6 +68,8 @@ pub enum Command {
     Daemon(daemon::DaemonArgs),
     /// Enqueue, inspect, retry and cancel tasks.
     Task(task::TaskArgs),
+    /// Charge usage: import Slurm's sacct output.
+    Usage(usage::UsageArgs),
     /// Measure how fast Purser runs on this machine.
     Bench(bench::BenchArgs),
 }
@@ -82,6 +85,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             daemon::run(&config, pool, args).await
         }
         Command::Task(args) => task::run(&connect(&cli.global)?.1, args).await,
+        Command::Usage(args) => usage::run(&connect(&cli.global)?.1, args).await,
         Command::Bench(args) => bench::run(cli.global.database_url, args).await,
     }
 }
