@@ -110,9 +110,15 @@ impl Executor for Shell {
         if let Some(directory) = &self.config.working_directory {
             command.current_dir(directory);
         }
-        let mut child = command
-            .spawn()
-            .map_err(|error| ExecutionError::Permanent(format!("cannot run {program}: {error}")))?;
+        let mut child = command.spawn().map_err(|error| {
+            let message = format!("cannot run {program}: {error}");
+            // A program being replaced as we start it is busy for a moment: try again later.
+            if error.kind() == std::io::ErrorKind::ExecutableFileBusy {
+                ExecutionError::Retryable(message)
+            } else {
+                ExecutionError::Permanent(message)
+            }
+        })?;
         // Until the program has exited, dropping this kills its whole process group.
         let mut group = ProcessGroup::new(child.id());
 

@@ -22,10 +22,12 @@ fn script(test: &str, body: &str) -> PathBuf {
     path
 }
 
-fn shell(program: PathBuf, timeout: Duration) -> Shell {
+/// Runs the script through /bin/sh: executing a file this process just wrote can fail with
+/// "text file busy" when another test thread forks while the write is open.
+fn shell(script: PathBuf, timeout: Duration) -> Shell {
     Shell::new(ShellConfig {
-        program,
-        args: vec!["first-arg".to_string()],
+        program: PathBuf::from("/bin/sh"),
+        args: vec![script.display().to_string(), "first-arg".to_string()],
         timeout,
         env: BTreeMap::from([("HOOK_SETTING".to_string(), "from-config".to_string())]),
         working_directory: None,
@@ -141,10 +143,14 @@ async fn stderr_is_kept_bounded_to_its_tail() {
 
 #[tokio::test]
 async fn a_program_that_cannot_start_is_permanent() {
-    let error = shell(PathBuf::from("/nonexistent/hook"), MINUTE)
-        .execute(&task())
-        .await
-        .unwrap_err();
+    let missing = Shell::new(ShellConfig {
+        program: PathBuf::from("/nonexistent/hook"),
+        args: Vec::new(),
+        timeout: MINUTE,
+        env: BTreeMap::new(),
+        working_directory: None,
+    });
+    let error = missing.execute(&task()).await.unwrap_err();
     assert!(
         matches!(&error, ExecutionError::Permanent(message) if message.contains("cannot run /nonexistent/hook"))
     );

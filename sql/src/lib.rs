@@ -6,11 +6,13 @@
 
 pub mod catalog;
 pub mod error;
+pub mod ledger;
 pub mod local_cluster;
 pub mod migrations;
 pub mod notify;
 pub mod pool;
 pub mod queue;
+pub mod seed;
 pub mod statements;
 #[cfg(feature = "test-harness")]
 pub mod test_harness;

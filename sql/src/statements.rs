@@ -66,4 +66,9 @@ statements! {
     USAGE_IMPORT_FINISH = "usage_import_finish";
     USAGE_CHARGE_BATCH = "usage_charge_batch";
     USAGE_REJECTIONS_INSERT = "usage_rejections_insert";
+    BENCH_SEED_CENTRE = "bench_seed_centre";
+    BENCH_SEED_USAGE = "bench_seed_usage";
+    ALLOCATION_BALANCE_GET = "allocation_balance_get";
+    BENCH_ANY_ALLOCATION = "bench_any_allocation";
+    SEED_DEMO = "seed_demo";
 }

@@ -479,3 +479,90 @@ async fn random_diffs_and_charges_keep_the_balance_identity_exactly() {
         (granted, charged)
     );
 }
+
+#[tokio::test]
+async fn merging_a_duplicate_person_moves_everything_to_the_survivor() {
+    let database = TestDatabase::new().await;
+    let centre = centre(&database).await;
+    let client = database.pool().connection().await.unwrap();
+    let duplicate: Uuid = client
+        .query_one("INSERT INTO registry.person (name, email) VALUES ('Bo M.', 'bo.m@campus.example') RETURNING id", &[])
+        .await
+        .unwrap()
+        .get(0);
+    client
+        .batch_execute(&format!(
+            "INSERT INTO registry.identity (person_id, source, external_id) VALUES ('{duplicate}', 'campus', 'bm42');
+             INSERT INTO registry.cluster_account (cluster_id, person_id, username) VALUES ('{c}', '{duplicate}', 'bm42');
+             INSERT INTO registry.membership (allocation_id, person_id) VALUES ('{a}', '{duplicate}');
+             UPDATE registry.project SET pi_id = '{duplicate}';",
+            c = centre.cluster,
+            a = centre.allocation
+        ))
+        .await
+        .unwrap();
+    client
+        .query_one(
+            "SELECT registry.merge_person($1, $2)",
+            &[&centre.member, &duplicate],
+        )
+        .await
+        .unwrap();
+    let moved = client
+        .query_one(
+            "SELECT (SELECT person_id FROM registry.identity WHERE external_id = 'bm42'),
+                    (SELECT person_id FROM registry.cluster_account WHERE username = 'bm42'),
+                    (SELECT person_id FROM registry.membership WHERE allocation_id = $1),
+                    (SELECT pi_id FROM registry.project),
+                    (SELECT status || ':' || merged_into FROM registry.person WHERE id = $2)",
+            &[&centre.allocation, &duplicate],
+        )
+        .await
+        .unwrap();
+    for column in 0..4 {
+        assert_eq!(
+            moved.get::<_, Uuid>(column),
+            centre.member,
+            "column {column}"
+        );
+    }
+    assert_eq!(
+        moved.get::<_, String>(4),
+        format!("merged:{}", centre.member)
+    );
+
+    // A merge needing a judgement is refused whole.
+    let third: Uuid = client
+        .query_one("INSERT INTO registry.person (name, email) VALUES ('Bo again', 'bo3@example.edu') RETURNING id", &[])
+        .await
+        .unwrap()
+        .get(0);
+    client
+        .execute(
+            "INSERT INTO registry.cluster_account (cluster_id, person_id, username) VALUES ($1, $2, 'bo3')",
+            &[&centre.cluster, &third],
+        )
+        .await
+        .unwrap();
+    let refused = client
+        .query_one(
+            "SELECT registry.merge_person($1, $2)",
+            &[&centre.member, &third],
+        )
+        .await
+        .unwrap_err();
+    let message = refused.as_db_error().unwrap().message().to_string();
+    assert!(
+        message.contains("both people have an account on expanse (bm42 and bo3)"),
+        "{message}"
+    );
+    let status: String = client
+        .query_one(
+            "SELECT status FROM registry.person WHERE id = $1",
+            &[&third],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "active");
+}

@@ -36,6 +36,35 @@ pub struct BenchArgs {
 enum BenchWhat {
     /// Enqueue rate, drain rate with noop, enqueue-to-start latency and daemon memory.
     Queue(QueueBenchArgs),
+    /// `purser usage import` of a synthetic sacct file: records per second and peak memory.
+    Import(ImportBenchArgs),
+    /// `report.allocation_balance` for one allocation with millions of charges present.
+    Balance(BalanceBenchArgs),
+}
+
+/// Options of `purser bench import`.
+#[derive(Debug, Clone, clap::Args)]
+struct ImportBenchArgs {
+    /// sacct records in the file.
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `purser bench balance`.
+#[derive(Debug, Clone, clap::Args)]
+struct BalanceBenchArgs {
+    /// Usage rows present.
+    #[arg(long, default_value_t = 10_000_000)]
+    usage_rows: i64,
+    /// Balance queries timed.
+    #[arg(long, default_value_t = 10_000)]
+    queries: usize,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Options of `purser bench queue`.
@@ -78,11 +107,6 @@ struct QueueBenchReport {
 
 /// Runs a benchmark.
 pub async fn run(database_url: Option<String>, args: BenchArgs) -> anyhow::Result<()> {
-    let BenchWhat::Queue(args) = args.what;
-    anyhow::ensure!(
-        args.tasks > 0 && args.latency_samples > 0,
-        "--tasks and --latency-samples must be positive"
-    );
     let (url, cluster) = match database_url {
         Some(url) => (url, None),
         None => {
@@ -96,36 +120,185 @@ pub async fn run(database_url: Option<String>, args: BenchArgs) -> anyhow::Resul
             (running.url("postgres"), Some(cluster))
         }
     };
-    let outcome = bench_queue(&url, &args).await;
+    let outcome = match args.what {
+        BenchWhat::Queue(args) => match bench_queue(&url, &args).await {
+            Ok(report) => print_queue_report(&report, args.json),
+            Err(error) => Err(error),
+        },
+        BenchWhat::Import(args) => bench_import(&url, &args).await,
+        BenchWhat::Balance(args) => bench_balance(&url, &args).await,
+    };
     if let Some(cluster) = cluster {
         let root = cluster.root().to_path_buf();
         tokio::task::spawn_blocking(move || cluster.stop()).await??;
         std::fs::remove_dir_all(&root)
             .with_context(|| format!("cannot remove {}", root.display()))?;
     }
-    let report = outcome?;
+    outcome
+}
+
+fn print_queue_report(report: &QueueBenchReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+        return Ok(());
+    }
+    println!(
+        "purser bench queue: {} tasks against {}",
+        report.tasks, report.database
+    );
+    println!("  enqueue:  {:>9.0} tasks/s", report.enqueue_per_second);
+    println!(
+        "  drain:    {:>9.0} tasks/s  (noop, concurrency {}, claim batch {}, {:.2} s)",
+        report.drain_per_second, report.concurrency, report.claim_batch, report.drain_seconds
+    );
+    println!(
+        "  latency:  p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms  (enqueue to start, {} tasks one at a time)",
+        report.latency_p50_ms, report.latency_p99_ms, report.latency_max_ms, report.latency_samples
+    );
+    println!(
+        "  daemon:   {:.1} MB resident idle, {:.1} MB at its peak while draining",
+        report.daemon_idle_rss_mb, report.daemon_peak_rss_mb
+    );
+    Ok(())
+}
+
+/// Writes a synthetic sacct file and times `purser usage import` of it in a child process,
+/// whose peak resident memory the kernel reports when it is reaped.
+async fn bench_import(url: &str, args: &ImportBenchArgs) -> anyhow::Result<()> {
+    const PEOPLE: i32 = 1000;
+    const ALLOCATIONS: i32 = 200;
+    let pool = purser_sql::connect_pool(url, 4)?;
+    purser_sql::migrations::apply(&pool).await?;
+    let cluster = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let client = pool.connection().await?;
+    purser_sql::seed::synthetic_centre(&client, &cluster, PEOPLE, ALLOCATIONS).await?;
+    let file = std::env::temp_dir().join(format!("purser-bench-sacct-{}.txt", std::process::id()));
+    write_sacct_file(&file, args.records, PEOPLE, ALLOCATIONS)?;
+    let size_mb = std::fs::metadata(&file)?.len() as f64 / 1e6;
+
+    let started = Instant::now();
+    let output = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["usage", "import", "--cluster", &cluster])
+        .arg(&file)
+        .env("PURSER_DATABASE_URL", url)
+        .output()
+        .await
+        .context("cannot run purser usage import")?;
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&file);
+    anyhow::ensure!(
+        output.status.success(),
+        "the import failed: {}",
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    // ru_maxrss of reaped children, in kilobytes on Linux: this benchmark reaps only the import.
+    let peak_mb = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?
+        .max_rss() as f64
+        / 1024.0;
+    let report = serde_json::json!({
+        "records": args.records,
+        "file_mb": size_mb,
+        "seconds": seconds,
+        "records_per_second": args.records as f64 / seconds,
+        "peak_rss_mb": peak_mb,
+        "summary": String::from_utf8_lossy(&output.stdout).trim(),
+    });
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        println!("{report}");
     } else {
         println!(
-            "purser bench queue: {} tasks against {}",
-            report.tasks, report.database
+            "purser bench import: {} records ({size_mb:.0} MB) in {seconds:.2} s: {:.0} records/s, peak resident memory {peak_mb:.1} MB",
+            args.records,
+            args.records as f64 / seconds
         );
-        println!("  enqueue:  {:>9.0} tasks/s", report.enqueue_per_second);
+    }
+    Ok(())
+}
+
+/// A parsable2 file of `records` finished jobs, one or two TRES each, spread over the synthetic
+/// centre's users and accounts.
+fn write_sacct_file(
+    path: &std::path::Path,
+    records: u64,
+    people: i32,
+    allocations: i32,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(
+        out,
+        "JobIDRaw|User|Account|Partition|Submit|Start|End|ElapsedRaw|AllocTRES|State"
+    )?;
+    let start = chrono::DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z")?.to_utc();
+    for job in 0..records {
+        let submit = start + chrono::Duration::seconds(i64::try_from(job)?);
+        let elapsed = 60 + job % 7200;
+        let end = submit + chrono::Duration::seconds(i64::try_from(elapsed)?);
+        let user = 1 + job % u64::try_from(people)?;
+        let account = 1 + job % u64::try_from(allocations)?;
+        let tres = if job % 10 == 0 {
+            "billing=8,cpu=8,gres/gpu=1,mem=32G,node=1".to_string()
+        } else {
+            format!("billing={0},cpu={0},mem={0}G,node=1", 1 + job % 64)
+        };
+        writeln!(
+            out,
+            "{job}|user{user}|acct{account}|debug|{}|{}|{}|{elapsed}|{tres}|COMPLETED",
+            submit.format("%Y-%m-%dT%H:%M:%S"),
+            submit.format("%Y-%m-%dT%H:%M:%S"),
+            end.format("%Y-%m-%dT%H:%M:%S"),
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Fills the ledger with `usage_rows` charges, then times `report.allocation_balance` for one
+/// allocation, one query at a time.
+async fn bench_balance(url: &str, args: &BalanceBenchArgs) -> anyhow::Result<()> {
+    let pool = purser_sql::connect_pool(url, 4)?;
+    purser_sql::migrations::apply(&pool).await?;
+    let cluster_name = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let client = pool.connection().await?;
+    let cluster = purser_sql::seed::synthetic_centre(&client, &cluster_name, 1000, 200).await?;
+    let started = Instant::now();
+    let chunk = 1_000_000;
+    let mut first = 1;
+    while first <= args.usage_rows {
+        let last = (first + chunk - 1).min(args.usage_rows);
+        purser_sql::seed::synthetic_usage(&client, cluster, first, last).await?;
+        first = last + 1;
+    }
+    let fill_seconds = started.elapsed().as_secs_f64();
+    let allocation = purser_sql::seed::any_allocation(&client, cluster)
+        .await?
+        .context("the synthetic centre has no allocation")?;
+    let mut latencies = Vec::with_capacity(args.queries);
+    for _ in 0..args.queries {
+        let before = Instant::now();
+        let balance = purser_sql::ledger::allocation_balance(&client, allocation).await?;
+        latencies.push(before.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(balance.is_some(), "the allocation has no balance");
+    }
+    latencies.sort_by(f64::total_cmp);
+    let report = serde_json::json!({
+        "usage_rows": args.usage_rows,
+        "fill_seconds": fill_seconds,
+        "queries": args.queries,
+        "p50_ms": percentile(&latencies, 0.50),
+        "p99_ms": percentile(&latencies, 0.99),
+        "max_ms": percentile(&latencies, 1.0),
+    });
+    if args.json {
+        println!("{report}");
+    } else {
         println!(
-            "  drain:    {:>9.0} tasks/s  (noop, concurrency {}, claim batch {}, {:.2} s)",
-            report.drain_per_second, report.concurrency, report.claim_batch, report.drain_seconds
-        );
-        println!(
-            "  latency:  p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms  (enqueue to start, {} tasks one at a time)",
-            report.latency_p50_ms,
-            report.latency_p99_ms,
-            report.latency_max_ms,
-            report.latency_samples
-        );
-        println!(
-            "  daemon:   {:.1} MB resident idle, {:.1} MB at its peak while draining",
-            report.daemon_idle_rss_mb, report.daemon_peak_rss_mb
+            "purser bench balance: {} usage rows (filled in {fill_seconds:.0} s); one allocation's balance: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms over {} queries",
+            args.usage_rows,
+            percentile(&latencies, 0.50),
+            percentile(&latencies, 0.99),
+            percentile(&latencies, 1.0),
+            args.queries
         );
     }
     Ok(())

@@ -5,6 +5,7 @@ pub mod daemon;
 pub mod dev_db;
 mod migrate;
 pub mod schema;
+mod seed;
 mod task;
 mod usage;
 
@@ -70,6 +71,8 @@ pub enum Command {
     Task(task::TaskArgs),
     /// Charge usage: import Slurm's sacct output.
     Usage(usage::UsageArgs),
+    /// Load sample data.
+    Seed(seed::SeedArgs),
     /// Measure how fast Purser runs on this machine.
     Bench(bench::BenchArgs),
 }
@@ -86,6 +89,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Task(args) => task::run(&connect(&cli.global)?.1, args).await,
         Command::Usage(args) => usage::run(&connect(&cli.global)?.1, args).await,
+        Command::Seed(args) => seed::run(&connect(&cli.global)?.1, args).await,
         Command::Bench(args) => bench::run(cli.global.database_url, args).await,
     }
 }

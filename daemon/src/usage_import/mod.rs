@@ -19,12 +19,16 @@ use purser_sql::DbPool;
 use purser_sql::usage::{self, ClusterMaps, Rejection, UsageCharge};
 use rust_decimal::{Decimal, RoundingStrategy};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use self::sacct::{SacctJob, SacctRecord};
 
 /// Records per batch (one transaction).
 const BATCH: usize = 5000;
+/// Batches written at once: the database inserts one while the next is mapped and sent, and
+/// uses both cores. The running sums serialise only their short final update.
+const CONCURRENT_BATCHES: usize = 2;
 
 /// The two sacct formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -69,7 +73,7 @@ pub async fn import(
 ) -> anyhow::Result<ImportSummary> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut client = pool.connection().await?;
+    let client = pool.connection().await?;
     let maps = usage::cluster_maps(&client, cluster)
         .await?
         .with_context(|| format!("no cluster named {cluster:?}"))?;
@@ -95,6 +99,7 @@ pub async fn import(
         ..ImportSummary::default()
     };
     let mut batch = Vec::with_capacity(BATCH);
+    let mut writes = JoinSet::new();
     while received.recv_many(&mut batch, BATCH).await > 0 {
         let records = batch.len();
         let mut charges = Vec::new();
@@ -110,19 +115,30 @@ pub async fn import(
                 }),
             }
         }
-        let outcome = usage::record_batch(
-            &mut client,
-            import_id,
-            maps.cluster_id,
-            i64::try_from(records).unwrap_or(i64::MAX),
-            &charges,
-            &rejections,
-        )
-        .await?;
-        summary.records += records as u64;
-        summary.charged += outcome.charged;
-        summary.already_charged += outcome.already_charged;
-        summary.rejected += rejections.len() as u64;
+        if writes.len() >= CONCURRENT_BATCHES
+            && let Some(written) = writes.join_next().await
+        {
+            add_batch(&mut summary, written?)?;
+            progress(bytes_read.load(Ordering::Relaxed));
+        }
+        let pool = pool.clone();
+        let cluster_id = maps.cluster_id;
+        writes.spawn(async move {
+            let mut client = pool.connection().await?;
+            let outcome = usage::record_batch(
+                &mut client,
+                import_id,
+                cluster_id,
+                i64::try_from(records).unwrap_or(i64::MAX),
+                &charges,
+                &rejections,
+            )
+            .await?;
+            Ok::<_, purser_sql::DbError>((records, rejections.len(), outcome))
+        });
+    }
+    while let Some(written) = writes.join_next().await {
+        add_batch(&mut summary, written?)?;
         progress(bytes_read.load(Ordering::Relaxed));
     }
     reader
@@ -131,6 +147,19 @@ pub async fn import(
         .with_context(|| format!("cannot read {}", path.display()))?;
     usage::finish_import(&client, import_id).await?;
     Ok(summary)
+}
+
+/// Adds a written batch's counts to the summary.
+fn add_batch(
+    summary: &mut ImportSummary,
+    written: Result<(usize, usize, usage::BatchOutcome), purser_sql::DbError>,
+) -> anyhow::Result<()> {
+    let (records, rejected, outcome) = written.context("cannot charge a batch")?;
+    summary.records += records as u64;
+    summary.charged += outcome.charged;
+    summary.already_charged += outcome.already_charged;
+    summary.rejected += rejected as u64;
+    Ok(())
 }
 
 /// Counts the bytes read, for the progress bar.
