@@ -124,44 +124,26 @@ async fn a_charge_uses_the_rate_in_force_at_the_jobs_end_and_a_job_is_charged_on
 async fn bad_charges_and_amounts_are_refused_with_a_clear_error() {
     let database = TestDatabase::new().await;
     let centre = centre(&database).await;
-    let client = database.pool().connection().await.unwrap();
-    let negative = client
-        .query_one(
-            "SELECT registry.charge_usage($1, 'x', '2026-03-01', '2026-03-02', $2, $3, $4, -1)",
-            &[
-                &centre.cluster,
-                &centre.cpu,
-                &centre.allocation,
-                &centre.member,
-            ],
+    let charge_sql = |job: &str, submit: &str, end: &str, raw: &str| {
+        format!(
+            "SELECT registry.charge_usage('{}', '{job}', '{submit}', '{end}', '{}', '{}', '{}', {raw})",
+            centre.cluster, centre.cpu, centre.allocation, centre.member
         )
-        .await
-        .unwrap_err();
+    };
+    let negative = sql_error(
+        &database,
+        &charge_sql("x", "2026-03-01", "2026-03-02", "-1"),
+    )
+    .await;
     assert!(
-        negative
-            .as_db_error()
-            .unwrap()
-            .message()
-            .contains("raw_amount must be zero or more")
+        negative.contains("raw_amount must be zero or more"),
+        "{negative}"
     );
-    let before_rates = client
-        .query_one(
-            "SELECT registry.charge_usage($1, 'y', '2025-03-01', '2025-03-02', $2, $3, $4, 1)",
-            &[
-                &centre.cluster,
-                &centre.cpu,
-                &centre.allocation,
-                &centre.member,
-            ],
-        )
-        .await
-        .unwrap_err();
+    let before_rates =
+        sql_error(&database, &charge_sql("y", "2025-03-01", "2025-03-02", "1")).await;
     assert!(
-        before_rates
-            .as_db_error()
-            .unwrap()
-            .message()
-            .contains("has no rate in force")
+        before_rates.contains("has no rate in force"),
+        "{before_rates}"
     );
     let bad_supplement = sql_error(
         &database,
