@@ -197,6 +197,10 @@ struct Mapper<'a> {
     maps: &'a ClusterMaps,
     cluster: &'a str,
     allocations_by_account: HashMap<&'a str, Vec<&'a usage::AllocationWindow>>,
+    /// Each partition's own resources.
+    resources_by_partition: HashMap<&'a str, Vec<&'a usage::ResourceMapping>>,
+    /// The resources of partitions without their own.
+    resources_elsewhere: Vec<&'a usage::ResourceMapping>,
 }
 
 impl<'a> Mapper<'a> {
@@ -209,10 +213,24 @@ impl<'a> Mapper<'a> {
                 .or_default()
                 .push(allocation);
         }
+        let mut resources_by_partition: HashMap<&str, Vec<&usage::ResourceMapping>> =
+            HashMap::new();
+        let mut resources_elsewhere = Vec::new();
+        for resource in &maps.resources {
+            match resource.slurm_partition.as_deref() {
+                Some(partition) => resources_by_partition
+                    .entry(partition)
+                    .or_default()
+                    .push(resource),
+                None => resources_elsewhere.push(resource),
+            }
+        }
         Self {
             maps,
             cluster,
             allocations_by_account,
+            resources_by_partition,
+            resources_elsewhere,
         }
     }
 
@@ -274,21 +292,10 @@ impl<'a> Mapper<'a> {
     }
 
     /// The partition's own resources, or those for any partition when it has none.
-    fn resources_for(&self, partition: &str) -> Vec<&usage::ResourceMapping> {
-        let own: Vec<_> = self
-            .maps
-            .resources
-            .iter()
-            .filter(|resource| resource.slurm_partition.as_deref() == Some(partition))
-            .collect();
-        if !own.is_empty() {
-            return own;
-        }
-        self.maps
-            .resources
-            .iter()
-            .filter(|resource| resource.slurm_partition.is_none())
-            .collect()
+    fn resources_for(&self, partition: &str) -> &[&'a usage::ResourceMapping] {
+        self.resources_by_partition
+            .get(partition)
+            .map_or(&self.resources_elsewhere, |own| own)
     }
 
     fn rate_at(&self, resource: Uuid, at: DateTime<Utc>) -> Option<Decimal> {

@@ -125,12 +125,18 @@ pub fn read_parsable2(
 }
 
 fn parse_parsable2_line(line: &str) -> Result<SacctJob, String> {
-    let fields: Vec<&str> = line.split('|').collect();
-    if fields.len() != PARSABLE2_FIELDS.len() {
+    let mut fields = [""; PARSABLE2_FIELDS.len()];
+    let mut found = 0;
+    for (index, field) in line.split('|').enumerate() {
+        if let Some(slot) = fields.get_mut(index) {
+            *slot = field;
+        }
+        found = index + 1;
+    }
+    if found != PARSABLE2_FIELDS.len() {
         return Err(format!(
-            "expected {} fields separated by |, found {}",
-            PARSABLE2_FIELDS.len(),
-            fields.len()
+            "expected {} fields separated by |, found {found}",
+            PARSABLE2_FIELDS.len()
         ));
     }
     let field = |index: usize| -> Result<&str, String> {
@@ -163,7 +169,8 @@ fn parse_parsable2_line(line: &str) -> Result<SacctJob, String> {
 }
 
 fn parse_time(text: &str, name: &str) -> Result<DateTime<Utc>, String> {
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
+    // chrono's ISO 8601 parser (FromStr) skips parsing a format string on every call.
+    text.parse::<NaiveDateTime>()
         .map(|time| time.and_utc())
         .map_err(|_| format!("{name} {text:?} is not a time like 2026-11-22T04:44:05 (UTC)"))
 }
