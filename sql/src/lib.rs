@@ -4,6 +4,7 @@
 //! This is the one crate that holds SQL text and talks to PostgreSQL; the others call the
 //! typed functions here.
 
+pub mod auth;
 pub mod catalog;
 pub mod error;
 pub mod ledger;

@@ -71,4 +71,8 @@ statements! {
     ALLOCATION_BALANCE_GET = "allocation_balance_get";
     BENCH_ANY_ALLOCATION = "bench_any_allocation";
     SEED_DEMO = "seed_demo";
+    TOKEN_CREATE = "token_create";
+    TOKEN_LIST = "token_list";
+    TOKEN_REVOKE = "token_revoke";
+    PERSON_BY_EMAIL = "person_by_email";
 }

@@ -7,6 +7,7 @@ mod migrate;
 pub mod schema;
 mod seed;
 mod task;
+mod token;
 mod usage;
 
 use std::path::PathBuf;
@@ -73,6 +74,8 @@ pub enum Command {
     Usage(usage::UsageArgs),
     /// Load sample data.
     Seed(seed::SeedArgs),
+    /// Make, list and revoke API tokens.
+    Token(token::TokenArgs),
     /// Measure how fast Purser runs on this machine.
     Bench(bench::BenchArgs),
 }
@@ -90,6 +93,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Task(args) => task::run(&connect(&cli.global)?.1, args).await,
         Command::Usage(args) => usage::run(&connect(&cli.global)?.1, args).await,
         Command::Seed(args) => seed::run(&connect(&cli.global)?.1, args).await,
+        Command::Token(args) => token::run(&connect(&cli.global)?.1, args).await,
         Command::Bench(args) => bench::run(cli.global.database_url, args).await,
     }
 }
