@@ -5,31 +5,13 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use purser_sql::queue;
 use purser_sql::test_harness::TestDatabase;
-use support::wait_until;
-
-fn purser(database: &TestDatabase, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_purser"))
-        .args(args)
-        .env("PURSER_DATABASE_URL", database.url())
-        .env_remove("PURSER_CONFIG")
-        .output()
-        .expect("the purser binary runs")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
+use support::{purser, stdout, wait_until};
 
 /// `purser task enqueue --site expanse ARGS…`, returning the new task's id.
 fn enqueue(database: &TestDatabase, args: &[&str]) -> i64 {

@@ -2,26 +2,10 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
-use std::process::{Command, Output};
+mod support;
 
 use purser_sql::test_harness::TestDatabase;
-
-fn purser(database: &TestDatabase, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_purser"))
-        .args(args)
-        .env("PURSER_DATABASE_URL", database.url())
-        .output()
-        .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
+use support::{purser, stdout};
 
 #[tokio::test]
 async fn a_token_secret_is_shown_once_and_only_its_hash_is_kept() {

@@ -170,10 +170,18 @@ async fn sigterm_lets_the_running_task_finish_then_exits_cleanly() {
     wait_until("the task runs", || async { started.exists() }).await;
 
     signal(&daemon, Signal::SIGTERM);
-    // Still running after the signal: the daemon waits for it.
+    let log = dir.join("daemon.log");
+    wait_until("the daemon stopped claiming", || async {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("shutting down: no more claims")
+    })
+    .await;
+    // Enqueued once claiming stopped: left for another daemon.
     let queued_after_signal = queue::enqueue(&client, &NewTask::new("term", "site.slow"))
         .await
         .unwrap();
+    // Still running its task: the daemon waits for it.
     assert!(daemon.try_wait().unwrap().is_none());
     std::fs::write(&proceed, "").unwrap();
     let status = wait_for_exit(&mut daemon).await;
