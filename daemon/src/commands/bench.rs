@@ -312,14 +312,8 @@ async fn bench_queue(url: &str, args: &QueueBenchArgs) -> anyhow::Result<QueueBe
 
     // 1. Enqueue.
     let client = pool.connection().await?;
-    let payloads = vec![json!({}); 1000];
     let started = Instant::now();
-    let mut enqueued = 0;
-    while enqueued < args.tasks {
-        let batch = (args.tasks - enqueued).min(payloads.len());
-        queue::enqueue_many(&client, &site, "noop", &payloads[..batch]).await?;
-        enqueued += batch;
-    }
+    enqueue_noops(&client, &site, args.tasks).await?;
     let enqueue_per_second = args.tasks as f64 / started.elapsed().as_secs_f64();
     drop(client);
 
@@ -380,6 +374,22 @@ async fn bench_queue(url: &str, args: &QueueBenchArgs) -> anyhow::Result<QueueBe
         daemon_idle_rss_mb,
         daemon_peak_rss_mb,
     })
+}
+
+/// Enqueues `tasks` noop tasks for `site` through `queue.enqueue`, a thousand per statement.
+async fn enqueue_noops(
+    client: &deadpool_postgres::Client,
+    site: &str,
+    tasks: usize,
+) -> anyhow::Result<()> {
+    let payloads = vec![json!({}); 1000];
+    let mut enqueued = 0;
+    while enqueued < tasks {
+        let batch = (tasks - enqueued).min(payloads.len());
+        queue::enqueue_many(client, site, "noop", &payloads[..batch]).await?;
+        enqueued += batch;
+    }
+    Ok(())
 }
 
 /// Reports when each task's executor starts.
@@ -473,13 +483,7 @@ async fn measure_daemon_memory(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         let idle = resident_megabytes(pid, "VmRSS")?;
-        let payloads = vec![json!({}); 1000];
-        let mut enqueued = 0;
-        while enqueued < args.tasks {
-            let batch = (args.tasks - enqueued).min(payloads.len());
-            queue::enqueue_many(&client, &site, "noop", &payloads[..batch]).await?;
-            enqueued += batch;
-        }
+        enqueue_noops(&client, &site, args.tasks).await?;
         let deadline = Instant::now() + Duration::from_secs(600);
         while unfinished(&client, &site).await? > 0 {
             anyhow::ensure!(

@@ -263,6 +263,7 @@ async fn claim_loop(
         .iter()
         .map(|(kind, limit)| (kind.clone(), Arc::new(Semaphore::new(*limit))))
         .collect();
+    let all_kinds = shared.registry.kinds();
     let mut outage = Outage::new("claim tasks");
     loop {
         let first = tokio::select! {
@@ -281,15 +282,14 @@ async fn claim_loop(
             }
         }
         // Kinds at their own limit sit this claim out.
-        let kinds: Vec<String> = shared
-            .registry
-            .kinds()
-            .into_iter()
+        let kinds: Vec<String> = all_kinds
+            .iter()
             .filter(|kind| {
                 kind_permits
-                    .get(kind)
+                    .get(kind.as_str())
                     .is_none_or(|limit| limit.available_permits() > 0)
             })
+            .cloned()
             .collect();
         let limit = held.len();
         if shutdown.is_cancelled() {

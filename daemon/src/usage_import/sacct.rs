@@ -69,10 +69,19 @@ pub struct SacctRecord {
 }
 
 impl SacctRecord {
-    /// The job id, when the record has one.
+    /// The job id, when the record has one (a record that failed to parse may still).
     pub fn job_id(&self) -> Option<String> {
         match &self.job {
             Ok(job) => Some(job.job_id.clone()),
+            Err(_) if self.raw.starts_with('{') => {
+                serde_json::from_str::<serde_json::Value>(&self.raw)
+                    .ok()
+                    .and_then(|value| match value.get("job_id")? {
+                        serde_json::Value::Number(number) => Some(number.to_string()),
+                        serde_json::Value::String(text) => Some(text.clone()),
+                        _ => None,
+                    })
+            }
             Err(_) => self
                 .raw
                 .split('|')
@@ -511,11 +520,14 @@ mod tests {
     #[test]
     fn json_that_is_not_sacct_output_is_an_error() {
         assert!(read_json(&b"[1, 2]"[..], |_| true).is_err());
-        assert!(
-            read_json(&b"{\"jobs\": [{\"job_id\": 1}]}"[..], |record| record
-                .job
-                .is_err())
-            .is_ok()
-        );
+        // A job record that is not a job is rejected, keeping its id, and reading goes on.
+        let mut rejected_ids = Vec::new();
+        read_json(&b"{\"jobs\": [{\"job_id\": 17}]}"[..], |record| {
+            assert!(record.job.is_err());
+            rejected_ids.push(record.job_id());
+            true
+        })
+        .unwrap();
+        assert_eq!(rejected_ids, vec![Some("17".to_string())]);
     }
 }
