@@ -1,2 +1,98 @@
 //! The thin REST front-end: validates, authorizes, writes the registry and enqueues tasks in
 //! one transaction, then returns. It never calls an external system itself.
+//!
+//! - [`auth`] and [`oidc`]: who is calling (API tokens, OIDC JWTs) and the roles they hold.
+//! - [`write`]: the one-transaction write path, with `Idempotency-Key` replay.
+//! - [`page`]: cursor pagination; [`extract`]: request parsing whose errors are problems;
+//!   [`problem`]: RFC 9457 errors and how database errors map to statuses.
+//! - [`routes`]: the endpoints under `/v1`, one module per resource.
+//! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers' annotations.
+
+pub mod auth;
+pub mod extract;
+pub mod oidc;
+pub mod openapi;
+pub mod page;
+pub mod problem;
+pub mod routes;
+pub mod write;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use purser_sql::DbPool;
+
+use crate::oidc::OidcVerifier;
+use crate::problem::ApiError;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database.
+    pub pool: DbPool,
+    /// OIDC verification, when configured.
+    pub oidc: Option<Arc<OidcVerifier>>,
+    /// How long a request may take before it is answered 503.
+    pub request_timeout: Duration,
+}
+
+/// The largest body most endpoints accept.
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// The largest usage batch body.
+pub const USAGE_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// The whole API: `/v1/…`, `/healthz`, `/readyz` and `/v1/openapi.json`.
+pub fn router(state: AppState) -> Router {
+    let (api, document) = openapi::routes().split_for_parts();
+    let document = Arc::new(document);
+    api.route(
+        "/v1/openapi.json",
+        axum::routing::get(move || {
+            let document = Arc::clone(&document);
+            async move { axum::Json(document.as_ref().clone()) }
+        }),
+    )
+    .fallback(not_found)
+    .layer(DefaultBodyLimit::max(BODY_LIMIT))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        deadline,
+    ))
+    .with_state(state)
+}
+
+/// Answers 503 when a request runs past the configured timeout (its transaction, if any, is
+/// rolled back as its future is dropped).
+async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Unavailable(format!(
+            "the request took longer than {} ms",
+            state.request_timeout.as_millis()
+        ))
+        .into_response(),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint; see /v1/openapi.json".to_string())
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then finishes the requests in
+/// flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let prune = tokio::spawn(routes::health::prune_idempotency_keys(state.clone()));
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    prune.abort();
+    served
+}

@@ -46,6 +46,22 @@ pub struct FileConfig {
     /// Per-site daemon settings.
     #[serde(default)]
     pub sites: BTreeMap<String, SiteConfig>,
+    /// The REST API's settings.
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+/// How `purser api` serves (`[api]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Where to listen when `--listen` is not given.
+    pub listen: Option<std::net::SocketAddr>,
+    /// How long a request may run before it is answered 503 (default 30 s).
+    #[serde(default, with = "humantime_serde")]
+    pub request_timeout: Option<Duration>,
+    /// OIDC bearer tokens, checked against a JWKS file (`[api.oidc]`).
+    pub oidc: Option<purser_api::oidc::OidcConfig>,
 }
 
 /// How a site's daemons run; unset values take the engine's defaults.
@@ -123,6 +139,8 @@ pub struct Config {
     pub database_pool_size: usize,
     /// Per-site daemon settings.
     pub sites: BTreeMap<String, SiteConfig>,
+    /// The REST API's settings.
+    pub api: ApiConfig,
 }
 
 const DEFAULT_POOL_SIZE: usize = 16;
@@ -180,5 +198,6 @@ pub fn resolve(
         database_url,
         database_pool_size,
         sites: file.sites,
+        api: file.api,
     })
 }

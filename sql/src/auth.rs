@@ -14,7 +14,7 @@ use crate::pool::{query, query_one};
 use crate::statements::{PERSON_BY_EMAIL, TOKEN_CREATE, TOKEN_LIST, TOKEN_REVOKE};
 
 /// Marks a Purser secret, so a leaked one is recognisable (and findable by secret scanners).
-const SECRET_PREFIX: &str = "purser_";
+pub const SECRET_PREFIX: &str = "purser_";
 
 /// A token to make.
 #[derive(Debug, Clone)]

@@ -177,3 +177,21 @@ pub async fn commit(transaction: deadpool_postgres::Transaction<'_>) -> Result<(
             reason: flatten_pg_error(&error),
         })
 }
+
+/// Runs a statement whose rows carry one JSON column `item` and deserializes each into `T`:
+/// the API's statements render their rows in SQL, so the representation lives beside the query.
+pub async fn query_items<T: serde::de::DeserializeOwned>(
+    client: &impl GenericClient,
+    statement: Statement,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<T>, DbError> {
+    query(client, statement, params)
+        .await?
+        .iter()
+        .map(|row| {
+            row.try_get::<_, tokio_postgres::types::Json<T>>("item")
+                .map(|json| json.0)
+                .map_err(|error| DbError::Statement { statement, error })
+        })
+        .collect()
+}

@@ -4,11 +4,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context;
 use purser_executors::shell::Shell;
 use purser_executors::{Noop, Registry};
 use purser_sql::DbPool;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, SiteConfig};
@@ -61,15 +59,6 @@ pub async fn run(config: &Config, pool: DbPool, args: DaemonArgs) -> anyhow::Res
             }
         });
     }
-    let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch for SIGINT")?;
-    let on_signal = shutdown.clone();
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
-        }
-        on_signal.cancel();
-    });
+    super::cancel_on_signals(&shutdown)?;
     engine::run(engine_config, pool, registry, metrics, shutdown).await
 }

@@ -1,5 +1,6 @@
 //! The subcommands of `purser`, one module each, and the global options they share.
 
+mod api;
 mod bench;
 pub mod daemon;
 pub mod dev_db;
@@ -66,6 +67,8 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Run a private PostgreSQL for trying Purser, with no set-up.
     DevDb(dev_db::DevDbArgs),
+    /// Serve the REST API.
+    Api(api::ApiArgs),
     /// Run a site's tasks: claim them from the queue and run their executors.
     Daemon(daemon::DaemonArgs),
     /// Enqueue, inspect, retry and cancel tasks.
@@ -90,6 +93,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let (config, pool) = connect(&cli.global)?;
             daemon::run(&config, pool, args).await
         }
+        Command::Api(args) => {
+            let (config, pool) = connect(&cli.global)?;
+            api::run(&config, pool, args).await
+        }
         Command::Task(args) => task::run(&connect(&cli.global)?.1, args).await,
         Command::Usage(args) => usage::run(&connect(&cli.global)?.1, args).await,
         Command::Seed(args) => seed::run(&connect(&cli.global)?.1, args).await,
@@ -104,4 +111,20 @@ fn connect(global: &GlobalOptions) -> anyhow::Result<(Config, DbPool)> {
     let pool = purser_sql::connect_pool(&config.database_url, config.database_pool_size)
         .context("cannot use the database")?;
     Ok((config, pool))
+}
+
+/// Cancels `token` on the first SIGTERM or SIGINT, logging which came.
+pub fn cancel_on_signals(token: &tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch for SIGINT")?;
+    let token = token.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+        token.cancel();
+    });
+    Ok(())
 }

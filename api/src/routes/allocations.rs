@@ -1,0 +1,278 @@
+//! `/v1/allocations`: SU budgets of projects on clusters, and their balances. Admins and
+//! readers see all; PIs and members see the allocations they lead or belong to. Admins create
+//! them; creating one enqueues `allocation.sync` for the cluster's site in the same transaction.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use purser_sql::pool::{query, query_items, query_one};
+use purser_sql::statements::{
+    API_ALLOCATION_BALANCE, API_ALLOCATION_CREATE, API_ALLOCATION_GET, API_ALLOCATION_LIST,
+    API_ALLOCATION_SCOPE, API_ALLOCATION_SYNC,
+};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::{Caller, Role};
+use crate::extract::{Body, Id, Params};
+use crate::openapi::Problems;
+use crate::page::{self, Page};
+use crate::problem::ApiError;
+use crate::routes::{IdempotencyHeader, REGISTRY_READERS, created, one};
+use crate::write::{Idempotency, write};
+
+/// An allocation.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Allocation {
+    /// Its id.
+    pub id: Uuid,
+    /// Its project.
+    pub project_id: Uuid,
+    /// Its cluster.
+    pub cluster_id: Uuid,
+    /// The Slurm account it is charged under.
+    pub account_name: String,
+    /// active, suspended or closed.
+    pub status: String,
+    /// SUs it started with, a decimal string.
+    pub initial_su: Decimal,
+    /// Start of its window.
+    pub starts_at: DateTime<Utc>,
+    /// End of its window.
+    pub ends_at: DateTime<Utc>,
+    /// When recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new allocation. It covers every resource of its cluster.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAllocation {
+    /// Its project.
+    pub project_id: Uuid,
+    /// Its cluster.
+    pub cluster_id: Uuid,
+    /// The Slurm account: lower-case letters, digits, `_ . -`.
+    pub account_name: String,
+    /// SUs it starts with, zero or more, as a decimal string.
+    pub initial_su: Decimal,
+    /// Start of its window.
+    pub starts_at: DateTime<Utc>,
+    /// End of its window, after the start.
+    pub ends_at: DateTime<Utc>,
+}
+
+/// A written registry row and the tasks the write enqueued for the sites.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AllocationWritten {
+    /// The allocation.
+    pub allocation: Allocation,
+    /// The tasks enqueued in the same transaction.
+    pub task_ids: Vec<i64>,
+}
+
+/// Which allocations to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AllocationFilter {
+    /// Only this project's.
+    pub project_id: Option<Uuid>,
+    /// Only on this cluster.
+    pub cluster_id: Option<Uuid>,
+    /// Only this status.
+    pub status: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page (1 to 500, default 50).
+    pub limit: Option<u32>,
+}
+
+/// An allocation's balance: initial + granted − charged, exact.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AllocationBalance {
+    /// The allocation.
+    pub allocation_id: Uuid,
+    /// Its project.
+    pub project_id: Uuid,
+    /// Its cluster.
+    pub cluster_id: Uuid,
+    /// Its Slurm account.
+    pub account_name: String,
+    /// SUs it started with.
+    pub initial_su: Decimal,
+    /// Σ supplements, adjustments and transfers.
+    pub granted_su: Decimal,
+    /// Σ usage charges.
+    pub charged_su: Decimal,
+    /// What is left.
+    pub balance_su: Decimal,
+}
+
+/// The allocation routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_allocations, create_allocation))
+        .routes(routes!(get_allocation))
+        .routes(routes!(get_allocation_balance))
+}
+
+/// What a write needs to know about an allocation's caller: 404 when the allocation does not
+/// exist or the caller may not see it, 403 when they see it but do not lead its project.
+pub async fn require_pi_of(
+    client: &impl GenericClient,
+    caller: &Caller,
+    allocation_id: Uuid,
+) -> Result<(), ApiError> {
+    let rows = query(client, API_ALLOCATION_SCOPE, &[&allocation_id, &caller.person_id]).await?;
+    let not_found = || ApiError::NotFound(format!("there is no allocation {allocation_id} that you may see"));
+    let row = rows.first().ok_or_else(not_found)?;
+    if caller.role == Role::Admin {
+        return Ok(());
+    }
+    let pi_id: Uuid = row.get("pi_id");
+    let is_member: bool = row.get("is_member");
+    if caller.person_id == Some(pi_id) {
+        Ok(())
+    } else if is_member {
+        Err(ApiError::Forbidden(format!(
+            "only the PI of allocation {allocation_id}'s project may do this"
+        )))
+    } else {
+        Err(not_found())
+    }
+}
+
+/// Enqueues allocation.sync for an allocation, in the caller's transaction.
+pub async fn enqueue_allocation_sync(
+    client: &impl GenericClient,
+    allocation_id: Uuid,
+) -> Result<i64, ApiError> {
+    let row = query_one(client, API_ALLOCATION_SYNC, &[&allocation_id]).await?;
+    row.get::<_, Option<i64>>("task_id")
+        .ok_or_else(|| ApiError::NotFound(format!("there is no allocation {allocation_id}")))
+}
+
+/// Lists allocations.
+#[utoipa::path(get, path = "/v1/allocations", tag = "allocations", params(AllocationFilter),
+    responses((status = 200, body = Page<Allocation>), Problems))]
+async fn list_allocations(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(filter): Params<AllocationFilter>,
+) -> Result<axum::Json<Page<Allocation>>, ApiError> {
+    caller.allow(REGISTRY_READERS)?;
+    let limit = page::limit(filter.limit)?;
+    let after: Option<Uuid> = page::decode(filter.cursor.as_deref())?;
+    let scope = caller.scope();
+    let client = state.pool.connection().await?;
+    let rows: Vec<Allocation> = query_items(
+        &client,
+        API_ALLOCATION_LIST,
+        &[
+            &after,
+            &filter.project_id,
+            &filter.cluster_id,
+            &filter.status,
+            &page::fetch_count(limit),
+            &scope.scoped,
+            &scope.pi,
+            &scope.person,
+        ],
+    )
+    .await?;
+    Ok(axum::Json(page::page(rows, limit, |row| row.id)?))
+}
+
+/// Shows one allocation.
+#[utoipa::path(get, path = "/v1/allocations/{id}", tag = "allocations",
+    params(("id" = Uuid, Path, description = "Allocation id")),
+    responses((status = 200, body = Allocation), Problems))]
+async fn get_allocation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id<Uuid>,
+) -> Result<axum::Json<Allocation>, ApiError> {
+    caller.allow(REGISTRY_READERS)?;
+    let scope = caller.scope();
+    let client = state.pool.connection().await?;
+    one(
+        query_items(
+            &client,
+            API_ALLOCATION_GET,
+            &[&id, &scope.scoped, &scope.pi, &scope.person],
+        )
+        .await?,
+        "allocation",
+        id,
+    )
+}
+
+/// Shows an allocation's balance: one row read, however much usage it has.
+#[utoipa::path(get, path = "/v1/allocations/{id}/balance", tag = "allocations",
+    params(("id" = Uuid, Path, description = "Allocation id")),
+    responses((status = 200, body = AllocationBalance), Problems))]
+async fn get_allocation_balance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id<Uuid>,
+) -> Result<axum::Json<AllocationBalance>, ApiError> {
+    caller.allow(REGISTRY_READERS)?;
+    let scope = caller.scope();
+    let client = state.pool.connection().await?;
+    one(
+        query_items(
+            &client,
+            API_ALLOCATION_BALANCE,
+            &[&id, &scope.scoped, &scope.pi, &scope.person],
+        )
+        .await?,
+        "allocation",
+        id,
+    )
+}
+
+/// Creates an allocation covering every resource of its cluster, and enqueues
+/// `allocation.sync` for the cluster's site (admin).
+#[utoipa::path(post, path = "/v1/allocations", tag = "allocations", request_body = NewAllocation,
+    params(IdempotencyHeader), responses((status = 201, body = AllocationWritten), Problems))]
+async fn create_allocation(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: Idempotency,
+    Body(new): Body<NewAllocation>,
+) -> Result<Response, ApiError> {
+    caller.allow(&[Role::Admin])?;
+    if new.ends_at <= new.starts_at {
+        return Err(ApiError::invalid_field("/ends_at", "must be after starts_at"));
+    }
+    write(&state, &caller, &idempotency, &new, StatusCode::CREATED, async |tx| {
+        let allocation: Allocation = created(
+            query_items(
+                tx,
+                API_ALLOCATION_CREATE,
+                &[
+                    &new.project_id,
+                    &new.cluster_id,
+                    &new.account_name,
+                    &new.initial_su,
+                    &new.starts_at,
+                    &new.ends_at,
+                ],
+            )
+            .await?,
+        )?;
+        let task_id = enqueue_allocation_sync(tx, allocation.id).await?;
+        Ok(AllocationWritten {
+            allocation,
+            task_ids: vec![task_id],
+        })
+    })
+    .await
+}

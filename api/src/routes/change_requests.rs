@@ -1,0 +1,345 @@
+//! `/v1/change-requests`: requests for more SUs, a later end or another status. A PI submits
+//! for their own allocations (an admin for anyone's); an admin approves or rejects; the
+//! requester or an admin cancels. Approval writes the allocation's diff and enqueues
+//! `allocation.sync` for its site, all in one transaction.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
+use purser_sql::pool::{query, query_items, query_one};
+use purser_sql::statements::{
+    API_CHANGE_REQUEST_DECIDE, API_CHANGE_REQUEST_GET, API_CHANGE_REQUEST_LIST,
+    API_CHANGE_REQUEST_OWNER, API_CHANGE_REQUEST_SUBMIT,
+};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::{Caller, Role};
+use crate::extract::{Body, Id, Params};
+use crate::openapi::Problems;
+use crate::page::{self, Page};
+use crate::problem::ApiError;
+use crate::routes::allocations::{enqueue_allocation_sync, require_pi_of};
+use crate::routes::{IdempotencyHeader, REGISTRY_READERS, one};
+use crate::write::{Idempotency, write};
+
+/// A change request and its history.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChangeRequest {
+    /// Its id.
+    pub id: Uuid,
+    /// The allocation to change.
+    pub allocation_id: Uuid,
+    /// Who asked.
+    pub requester_id: Uuid,
+    /// supplement, extension or status.
+    pub kind: String,
+    /// For a supplement: the SUs asked for, a decimal string.
+    pub requested_su: Option<Decimal>,
+    /// For a status change: the status asked for.
+    pub requested_status: Option<String>,
+    /// For an extension: the new end asked for.
+    pub requested_ends_at: Option<DateTime<Utc>>,
+    /// Why.
+    pub justification: String,
+    /// PENDING, APPROVED, REJECTED or CANCELLED.
+    pub state: String,
+    /// When submitted.
+    pub created_at: DateTime<Utc>,
+    /// When decided.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// Every step, oldest first.
+    pub events: Vec<ChangeRequestEvent>,
+}
+
+/// One step of a change request.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChangeRequestEvent {
+    /// Its id.
+    pub id: Uuid,
+    /// The state before (absent for the submission).
+    pub from_state: Option<String>,
+    /// The state after.
+    pub to_state: String,
+    /// Who.
+    pub actor: String,
+    /// Their comment.
+    pub comment: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A new change request.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewChangeRequest {
+    /// The allocation to change.
+    pub allocation_id: Uuid,
+    /// supplement (give requested_su), extension (requested_ends_at) or status
+    /// (requested_status).
+    pub kind: String,
+    /// Why.
+    pub justification: String,
+    /// For a supplement: the SUs, more than zero, as a decimal string.
+    pub requested_su: Option<Decimal>,
+    /// For a status change: active, suspended or closed.
+    pub requested_status: Option<String>,
+    /// For an extension: the new end.
+    pub requested_ends_at: Option<DateTime<Utc>>,
+    /// Who asks: an admin names them; a PI's requests are their own.
+    pub requester_id: Option<Uuid>,
+}
+
+/// A decision's comment.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// Why; kept in the request's history (and, on approval, as the diff's reason).
+    pub comment: Option<String>,
+}
+
+/// A decided request, and the tasks the decision enqueued.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChangeRequestDecided {
+    /// The request, as it is now.
+    pub change_request: ChangeRequest,
+    /// The allocation diff an approval wrote.
+    pub diff_id: Option<Uuid>,
+    /// The tasks enqueued in the same transaction.
+    pub task_ids: Vec<i64>,
+}
+
+/// Which change requests to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChangeRequestFilter {
+    /// Only this allocation's.
+    pub allocation_id: Option<Uuid>,
+    /// Only in this state (PENDING, APPROVED, REJECTED, CANCELLED).
+    pub state: Option<String>,
+    /// Only this person's.
+    pub requester_id: Option<Uuid>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page (1 to 500, default 50).
+    pub limit: Option<u32>,
+}
+
+/// The change request routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_change_requests, submit_change_request))
+        .routes(routes!(get_change_request))
+        .routes(routes!(approve_change_request))
+        .routes(routes!(reject_change_request))
+        .routes(routes!(cancel_change_request))
+}
+
+/// Lists change requests.
+#[utoipa::path(get, path = "/v1/change-requests", tag = "change-requests",
+    params(ChangeRequestFilter), responses((status = 200, body = Page<ChangeRequest>), Problems))]
+async fn list_change_requests(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(filter): Params<ChangeRequestFilter>,
+) -> Result<axum::Json<Page<ChangeRequest>>, ApiError> {
+    caller.allow(REGISTRY_READERS)?;
+    let limit = page::limit(filter.limit)?;
+    let after: Option<Uuid> = page::decode(filter.cursor.as_deref())?;
+    let scope = caller.scope();
+    let client = state.pool.connection().await?;
+    let rows: Vec<ChangeRequest> = query_items(
+        &client,
+        API_CHANGE_REQUEST_LIST,
+        &[
+            &after,
+            &filter.allocation_id,
+            &filter.state,
+            &filter.requester_id,
+            &page::fetch_count(limit),
+            &scope.scoped,
+            &scope.pi,
+            &scope.person,
+        ],
+    )
+    .await?;
+    Ok(axum::Json(page::page(rows, limit, |row| row.id)?))
+}
+
+/// Reads one change request as the caller sees it.
+async fn visible_request(
+    client: &impl deadpool_postgres::GenericClient,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<ChangeRequest, ApiError> {
+    let scope = caller.scope();
+    let rows = query_items(
+        client,
+        API_CHANGE_REQUEST_GET,
+        &[&id, &scope.scoped, &scope.pi, &scope.person],
+    )
+    .await?;
+    one(rows, "change request", id).map(|axum::Json(request)| request)
+}
+
+/// Shows one change request with its history.
+#[utoipa::path(get, path = "/v1/change-requests/{id}", tag = "change-requests",
+    params(("id" = Uuid, Path, description = "Change request id")),
+    responses((status = 200, body = ChangeRequest), Problems))]
+async fn get_change_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id<Uuid>,
+) -> Result<axum::Json<ChangeRequest>, ApiError> {
+    caller.allow(REGISTRY_READERS)?;
+    let client = state.pool.connection().await?;
+    visible_request(&client, &caller, id).await.map(axum::Json)
+}
+
+/// Submits a change request (a PI for their allocations, an admin for anyone's).
+#[utoipa::path(post, path = "/v1/change-requests", tag = "change-requests",
+    request_body = NewChangeRequest, params(IdempotencyHeader),
+    responses((status = 201, body = ChangeRequest), Problems))]
+async fn submit_change_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: Idempotency,
+    Body(new): Body<NewChangeRequest>,
+) -> Result<Response, ApiError> {
+    caller.allow(&[Role::Admin, Role::Pi])?;
+    let requester = match caller.role {
+        Role::Admin => new.requester_id.ok_or_else(|| {
+            ApiError::invalid_field("/requester_id", "an admin must name the requester")
+        })?,
+        _ => match (new.requester_id, caller.person_id) {
+            (Some(named), Some(me)) if named != me => {
+                return Err(ApiError::Forbidden(
+                    "a PI submits requests as themselves".to_string(),
+                ));
+            }
+            (_, Some(me)) => me,
+            (_, None) => return Err(ApiError::Forbidden("this token acts for no person".to_string())),
+        },
+    };
+    write(&state, &caller, &idempotency, &new, StatusCode::CREATED, async |tx| {
+        require_pi_of(tx, &caller, new.allocation_id).await?;
+        let row = query_one(
+            tx,
+            API_CHANGE_REQUEST_SUBMIT,
+            &[
+                &new.allocation_id,
+                &requester,
+                &new.kind,
+                &new.justification,
+                &new.requested_su,
+                &new.requested_status,
+                &new.requested_ends_at,
+            ],
+        )
+        .await?;
+        visible_request(tx, &caller, row.get("id")).await
+    })
+    .await
+}
+
+/// Approves, rejects or cancels, in one transaction with the diff and the task an approval
+/// implies.
+async fn decide(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    id: Uuid,
+    decision: &str,
+    comment: Option<&String>,
+) -> Result<ChangeRequestDecided, ApiError> {
+    let rows = query(tx, API_CHANGE_REQUEST_OWNER, &[&id]).await?;
+    let row = rows
+        .first()
+        .ok_or_else(|| ApiError::NotFound(format!("there is no change request {id} that you may see")))?;
+    let requester: Uuid = row.get("requester_id");
+    let allocation_id: Uuid = row.get("allocation_id");
+    if caller.role != Role::Admin && caller.person_id != Some(requester) {
+        // Not theirs: as if it did not exist, unless they may see it.
+        visible_request(tx, caller, id).await?;
+        return Err(ApiError::Forbidden(format!(
+            "only the requester or an admin may cancel change request {id}"
+        )));
+    }
+    let diff_id: Option<Uuid> = query_one(tx, API_CHANGE_REQUEST_DECIDE, &[&id, &decision, &comment])
+        .await?
+        .get("diff_id");
+    let task_ids = match diff_id {
+        Some(_) => vec![enqueue_allocation_sync(tx, allocation_id).await?],
+        None => Vec::new(),
+    };
+    Ok(ChangeRequestDecided {
+        change_request: visible_request(tx, caller, id).await?,
+        diff_id,
+        task_ids,
+    })
+}
+
+/// Approves a pending request: writes its diff and enqueues `allocation.sync` (admin).
+#[utoipa::path(post, path = "/v1/change-requests/{id}/approve", tag = "change-requests",
+    request_body = Decision,
+    params(("id" = Uuid, Path, description = "Change request id"), IdempotencyHeader),
+    responses((status = 200, body = ChangeRequestDecided), Problems))]
+async fn approve_change_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: Idempotency,
+    Id(id): Id<Uuid>,
+    Body(decision): Body<Decision>,
+) -> Result<Response, ApiError> {
+    caller.allow(&[Role::Admin])?;
+    write(&state, &caller, &idempotency, &decision, StatusCode::OK, async |tx| {
+        decide(tx, &caller, id, "APPROVED", decision.comment.as_ref()).await
+    })
+    .await
+}
+
+/// Rejects a pending request (admin).
+#[utoipa::path(post, path = "/v1/change-requests/{id}/reject", tag = "change-requests",
+    request_body = Decision,
+    params(("id" = Uuid, Path, description = "Change request id"), IdempotencyHeader),
+    responses((status = 200, body = ChangeRequestDecided), Problems))]
+async fn reject_change_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: Idempotency,
+    Id(id): Id<Uuid>,
+    Body(decision): Body<Decision>,
+) -> Result<Response, ApiError> {
+    caller.allow(&[Role::Admin])?;
+    write(&state, &caller, &idempotency, &decision, StatusCode::OK, async |tx| {
+        decide(tx, &caller, id, "REJECTED", decision.comment.as_ref()).await
+    })
+    .await
+}
+
+/// Withdraws a pending request (its requester, or an admin).
+#[utoipa::path(post, path = "/v1/change-requests/{id}/cancel", tag = "change-requests",
+    request_body = Decision,
+    params(("id" = Uuid, Path, description = "Change request id"), IdempotencyHeader),
+    responses((status = 200, body = ChangeRequestDecided), Problems))]
+async fn cancel_change_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: Idempotency,
+    Id(id): Id<Uuid>,
+    Body(decision): Body<Decision>,
+) -> Result<Response, ApiError> {
+    caller.allow(&[Role::Admin, Role::Pi])?;
+    write(&state, &caller, &idempotency, &decision, StatusCode::OK, async |tx| {
+        decide(tx, &caller, id, "CANCELLED", decision.comment.as_ref()).await
+    })
+    .await
+}

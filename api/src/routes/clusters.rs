@@ -1,0 +1,335 @@
+//! `/v1/clusters` and `/v1/resources`: the clusters, the kinds of unit each charges for (CPU
+//! and GPU hours, mapped to Slurm partitions and TRES) and their rates over time. Anyone
+//! authenticated reads them; admins write them.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use purser_sql::pool::query_items;
+use purser_sql::statements::{
+    API_CLUSTER_CREATE, API_CLUSTER_GET, API_CLUSTER_LIST, API_RATE_CREATE, API_RATE_LIST,
+    API_RESOURCE_CREATE, API_RESOURCE_GET, API_RESOURCE_LIST,
+};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::{Caller, Role};
+use crate::extract::{Body, Id, Params};
+use crate::openapi::Problems;
+use crate::page::{self, Page};
+use crate::problem::ApiError;
+use crate::routes::{EVERYONE, IdempotencyHeader, created, one};
+use crate::write::{Idempotency, write};
+
+/// A cluster. Its tasks go to the site of the same name.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Cluster {
+    /// Its id.
+    pub id: Uuid,
+    /// Its name, unique; also its site's name.
+    pub name: String,
+    /// What it is.
+    pub description: String,
+    /// When recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new cluster.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCluster {
+    /// Its name: letters, digits, `_ . -`, up to 63.
+    pub name: String,
+    /// What it is.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Which clusters to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ClusterFilter {
+    /// Only the one with this name.
+    pub name: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page (1 to 500, default 50).
+    pub limit: Option<u32>,
+}
+
+/// A kind of unit a cluster charges for, and how job usage maps to it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Resource {
+    /// Its id.
+    pub id: Uuid,
+    /// Its cluster.
+    pub cluster_id: Uuid,
+    /// Its name, unique on the cluster ("CPU", "GPU H200").
+    pub name: String,
+    /// cpu, gpu, memory, storage or other.
+    pub resource_type: String,
+    /// What one raw unit is ("core-hours").
+    pub unit: String,
+    /// Jobs in this partition count (any partition when absent).
+    pub slurm_partition: Option<String>,
+    /// The Slurm TRES they count ("cpu", "gres/gpu").
+    pub slurm_tres: String,
+    /// When recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new resource.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewResource {
+    /// Its cluster.
+    pub cluster_id: Uuid,
+    /// Its name, unique on the cluster.
+    pub name: String,
+    /// cpu, gpu, memory, storage or other.
+    pub resource_type: String,
+    /// What one raw unit is.
+    pub unit: String,
+    /// Jobs in this partition count (any partition when absent).
+    pub slurm_partition: Option<String>,
+    /// The Slurm TRES they count.
+    pub slurm_tres: String,
+}
+
+/// Which resources to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ResourceFilter {
+    /// Only this cluster's.
+    pub cluster_id: Option<Uuid>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page (1 to 500, default 50).
+    pub limit: Option<u32>,
+}
+
+/// A resource's rate over a time window: SU = raw ÷ rate.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Rate {
+    /// Its id.
+    pub id: Uuid,
+    /// The resource.
+    pub resource_id: Uuid,
+    /// Raw units per SU, a decimal string.
+    pub rate: Decimal,
+    /// In force from.
+    pub valid_from: DateTime<Utc>,
+    /// In force until (open-ended when absent).
+    pub valid_until: Option<DateTime<Utc>>,
+    /// When recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new rate. Windows of one resource never overlap.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRate {
+    /// Raw units per SU, more than zero, as a decimal string.
+    pub rate: Decimal,
+    /// In force from.
+    pub valid_from: DateTime<Utc>,
+    /// In force until (open-ended when absent).
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+/// Which rates to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RateFilter {
+    /// Only the one in force at this time.
+    pub at: Option<DateTime<Utc>>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page (1 to 500, default 50).
+    pub limit: Option<u32>,
+}
+
+/// The cluster and resource routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_clusters, create_cluster))
+        .routes(routes!(get_cluster))
+        .routes(routes!(list_resources, create_resource))
+        .routes(routes!(get_resource))
+        .routes(routes!(list_rates, create_rate))
+}
+
+/// Lists clusters.
+#[utoipa::path(get, path = "/v1/clusters", tag = "clusters", params(ClusterFilter),
+    responses((status = 200, body = Page<Cluster>), Problems))]
+async fn list_clusters(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(filter): Params<ClusterFilter>,
+) -> Result<axum::Json<Page<Cluster>>, ApiError> {
+    caller.allow(EVERYONE)?;
+    let limit = page::limit(filter.limit)?;
+    let after: Option<Uuid> = page::decode(filter.cursor.as_deref())?;
+    let client = state.pool.connection().await?;
+    let rows: Vec<Cluster> = query_items(
+        &client,
+        API_CLUSTER_LIST,
+        &[&after, &filter.name, &page::fetch_count(limit)],
+    )
+    .await?;
+    Ok(axum::Json(page::page(rows, limit, |row| row.id)?))
+}
+
+/// Shows one cluster.
+#[utoipa::path(get, path = "/v1/clusters/{id}", tag = "clusters",
+    params(("id" = Uuid, Path, description = "Cluster id")),
+    responses((status = 200, body = Cluster), Problems))]
+async fn get_cluster(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id<Uuid>,
+) -> Result<axum::Json<Cluster>, ApiError> {
+    caller.allow(EVERYONE)?;
+    let client = state.pool.connection().await?;
+    one(query_items(&client, API_CLUSTER_GET, &[&id]).await?, "cluster", id)
+}
+
+/// Records a cluster (admin).
+#[utoipa::path(post, path = "/v1/clusters", tag = "clusters", request_body = NewCluster,
+    params(IdempotencyHeader), responses((status = 201, body = Cluster), Problems))]
+async fn create_cluster(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: Idempotency,
+    Body(new): Body<NewCluster>,
+) -> Result<Response, ApiError> {
+    caller.allow(&[Role::Admin])?;
+    write(&state, &caller, &idempotency, &new, StatusCode::CREATED, async |tx| {
+        created::<Cluster>(
+            query_items(tx, API_CLUSTER_CREATE, &[&new.name, &new.description]).await?,
+        )
+    })
+    .await
+}
+
+/// Lists resources.
+#[utoipa::path(get, path = "/v1/resources", tag = "clusters", params(ResourceFilter),
+    responses((status = 200, body = Page<Resource>), Problems))]
+async fn list_resources(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(filter): Params<ResourceFilter>,
+) -> Result<axum::Json<Page<Resource>>, ApiError> {
+    caller.allow(EVERYONE)?;
+    let limit = page::limit(filter.limit)?;
+    let after: Option<Uuid> = page::decode(filter.cursor.as_deref())?;
+    let client = state.pool.connection().await?;
+    let rows: Vec<Resource> = query_items(
+        &client,
+        API_RESOURCE_LIST,
+        &[&after, &filter.cluster_id, &page::fetch_count(limit)],
+    )
+    .await?;
+    Ok(axum::Json(page::page(rows, limit, |row| row.id)?))
+}
+
+/// Shows one resource.
+#[utoipa::path(get, path = "/v1/resources/{id}", tag = "clusters",
+    params(("id" = Uuid, Path, description = "Resource id")),
+    responses((status = 200, body = Resource), Problems))]
+async fn get_resource(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id<Uuid>,
+) -> Result<axum::Json<Resource>, ApiError> {
+    caller.allow(EVERYONE)?;
+    let client = state.pool.connection().await?;
+    one(query_items(&client, API_RESOURCE_GET, &[&id]).await?, "resource", id)
+}
+
+/// Records a resource (admin).
+#[utoipa::path(post, path = "/v1/resources", tag = "clusters", request_body = NewResource,
+    params(IdempotencyHeader), responses((status = 201, body = Resource), Problems))]
+async fn create_resource(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: Idempotency,
+    Body(new): Body<NewResource>,
+) -> Result<Response, ApiError> {
+    caller.allow(&[Role::Admin])?;
+    write(&state, &caller, &idempotency, &new, StatusCode::CREATED, async |tx| {
+        created::<Resource>(
+            query_items(
+                tx,
+                API_RESOURCE_CREATE,
+                &[
+                    &new.cluster_id,
+                    &new.name,
+                    &new.resource_type,
+                    &new.unit,
+                    &new.slurm_partition,
+                    &new.slurm_tres,
+                ],
+            )
+            .await?,
+        )
+    })
+    .await
+}
+
+/// Lists a resource's rates.
+#[utoipa::path(get, path = "/v1/resources/{id}/rates", tag = "clusters",
+    params(("id" = Uuid, Path, description = "Resource id"), RateFilter),
+    responses((status = 200, body = Page<Rate>), Problems))]
+async fn list_rates(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id<Uuid>,
+    Params(filter): Params<RateFilter>,
+) -> Result<axum::Json<Page<Rate>>, ApiError> {
+    caller.allow(EVERYONE)?;
+    let limit = page::limit(filter.limit)?;
+    let after: Option<Uuid> = page::decode(filter.cursor.as_deref())?;
+    let client = state.pool.connection().await?;
+    let rows: Vec<Rate> = query_items(
+        &client,
+        API_RATE_LIST,
+        &[&id, &after, &filter.at, &page::fetch_count(limit)],
+    )
+    .await?;
+    Ok(axum::Json(page::page(rows, limit, |row| row.id)?))
+}
+
+/// Sets a resource's rate for a time window (admin).
+#[utoipa::path(post, path = "/v1/resources/{id}/rates", tag = "clusters", request_body = NewRate,
+    params(("id" = Uuid, Path, description = "Resource id"), IdempotencyHeader),
+    responses((status = 201, body = Rate), Problems))]
+async fn create_rate(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: Idempotency,
+    Id(id): Id<Uuid>,
+    Body(new): Body<NewRate>,
+) -> Result<Response, ApiError> {
+    caller.allow(&[Role::Admin])?;
+    if new.valid_until.is_some_and(|until| until <= new.valid_from) {
+        return Err(ApiError::invalid_field("/valid_until", "must be after valid_from"));
+    }
+    write(&state, &caller, &idempotency, &new, StatusCode::CREATED, async |tx| {
+        created::<Rate>(
+            query_items(
+                tx,
+                API_RATE_CREATE,
+                &[&id, &new.rate, &new.valid_from, &new.valid_until],
+            )
+            .await?,
+        )
+    })
+    .await
+}

@@ -1,0 +1,308 @@
+//! `/v1/memberships`: who may use an allocation, with an optional per-member SU cap. Admins and
+//! readers see all; a PI sees their allocations' members; a member sees their own. Admins and
+//! the allocation's PI add and change members; each change enqueues `membership.sync` for the
+//! cluster's site in the same transaction.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use purser_sql::pool::{query, query_items, query_one};
+use purser_sql::statements::{
+    API_MEMBER_BALANCE, API_MEMBERSHIP_ALLOCATION, API_MEMBERSHIP_CREATE, API_MEMBERSHIP_GET,
+    API_MEMBERSHIP_LIST, API_MEMBERSHIP_SYNC, API_MEMBERSHIP_UPDATE,
+};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::{Caller, Role};
+use crate::extract::{Body, Id, Params};
+use crate::openapi::Problems;
+use crate::page::{self, Page};
+use crate::problem::ApiError;
+use crate::routes::allocations::require_pi_of;
+use crate::routes::{IdempotencyHeader, REGISTRY_READERS, created, one};
+use crate::write::{Idempotency, write};
+
+/// A membership: a person's use of an allocation.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Membership {
+    /// Its id.
+    pub id: Uuid,
+    /// The allocation.
+    pub allocation_id: Uuid,
+    /// The member.
+    pub person_id: Uuid,
+    /// Their cap in SUs, a decimal string (no cap when absent).
+    pub cap_su: Option<Decimal>,
+    /// From when.
+    pub starts_at: DateTime<Utc>,
+    /// Until when (open-ended when absent).
+    pub ends_at: Option<DateTime<Utc>>,
+    /// active, suspended or removed.
+    pub status: String,
+    /// When recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new membership.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMembership {
+    /// The allocation.
+    pub allocation_id: Uuid,
+    /// The member.
+    pub person_id: Uuid,
+    /// Their cap in SUs, zero or more, as a decimal string (no cap when absent).
+    pub cap_su: Option<Decimal>,
+    /// From when (now when absent).
+    pub starts_at: Option<DateTime<Utc>>,
+    /// Until when (open-ended when absent).
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
+/// Changes to a membership. An absent field stays as it is; `cap_su` or `ends_at` set to null
+/// removes the cap or the end.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipChange {
+    /// A new cap (a decimal string), or null for none.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub cap_su: Option<Option<Decimal>>,
+    /// active, suspended or removed.
+    pub status: Option<String>,
+    /// A new end, or null for none.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub ends_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// Tells a field sent as null (`Some(None)`) from one not sent (`None`, by `#[serde(default)]`).
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// A membership and the task its change enqueued.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MembershipWritten {
+    /// The membership.
+    pub membership: Membership,
+    /// The tasks enqueued in the same transaction.
+    pub task_ids: Vec<i64>,
+}
+
+/// Which memberships to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MembershipFilter {
+    /// Only this allocation's.
+    pub allocation_id: Option<Uuid>,
+    /// Only this person's.
+    pub person_id: Option<Uuid>,
+    /// Only this status.
+    pub status: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page (1 to 500, default 50).
+    pub limit: Option<u32>,
+}
+
+/// A member's use against their cap.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MemberBalance {
+    /// The membership.
+    pub membership_id: Uuid,
+    /// The allocation.
+    pub allocation_id: Uuid,
+    /// The member.
+    pub person_id: Uuid,
+    /// Their cap (none when absent).
+    pub cap_su: Option<Decimal>,
+    /// What their jobs were charged.
+    pub charged_su: Decimal,
+    /// Cap − charged (absent without a cap).
+    pub remaining_su: Option<Decimal>,
+}
+
+/// The membership routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_memberships, create_membership))
+        .routes(routes!(get_membership, update_membership))
+        .routes(routes!(get_member_balance))
+}
+
+/// Enqueues membership.sync for a membership, in the caller's transaction.
+async fn enqueue_membership_sync(
+    client: &impl GenericClient,
+    membership_id: Uuid,
+) -> Result<i64, ApiError> {
+    let row = query_one(client, API_MEMBERSHIP_SYNC, &[&membership_id]).await?;
+    row.get::<_, Option<i64>>("task_id")
+        .ok_or_else(|| ApiError::NotFound(format!("there is no membership {membership_id}")))
+}
+
+/// Lists memberships.
+#[utoipa::path(get, path = "/v1/memberships", tag = "memberships", params(MembershipFilter),
+    responses((status = 200, body = Page<Membership>), Problems))]
+async fn list_memberships(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(filter): Params<MembershipFilter>,
+) -> Result<axum::Json<Page<Membership>>, ApiError> {
+    caller.allow(REGISTRY_READERS)?;
+    let limit = page::limit(filter.limit)?;
+    let after: Option<Uuid> = page::decode(filter.cursor.as_deref())?;
+    let scope = caller.scope();
+    let client = state.pool.connection().await?;
+    let rows: Vec<Membership> = query_items(
+        &client,
+        API_MEMBERSHIP_LIST,
+        &[
+            &after,
+            &filter.allocation_id,
+            &filter.person_id,
+            &filter.status,
+            &page::fetch_count(limit),
+            &scope.scoped,
+            &scope.pi,
+            &scope.person,
+        ],
+    )
+    .await?;
+    Ok(axum::Json(page::page(rows, limit, |row| row.id)?))
+}
+
+/// Shows one membership.
+#[utoipa::path(get, path = "/v1/memberships/{id}", tag = "memberships",
+    params(("id" = Uuid, Path, description = "Membership id")),
+    responses((status = 200, body = Membership), Problems))]
+async fn get_membership(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id<Uuid>,
+) -> Result<axum::Json<Membership>, ApiError> {
+    caller.allow(REGISTRY_READERS)?;
+    let scope = caller.scope();
+    let client = state.pool.connection().await?;
+    one(
+        query_items(
+            &client,
+            API_MEMBERSHIP_GET,
+            &[&id, &scope.scoped, &scope.pi, &scope.person],
+        )
+        .await?,
+        "membership",
+        id,
+    )
+}
+
+/// Shows a member's use against their cap.
+#[utoipa::path(get, path = "/v1/memberships/{id}/balance", tag = "memberships",
+    params(("id" = Uuid, Path, description = "Membership id")),
+    responses((status = 200, body = MemberBalance), Problems))]
+async fn get_member_balance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id<Uuid>,
+) -> Result<axum::Json<MemberBalance>, ApiError> {
+    caller.allow(REGISTRY_READERS)?;
+    let scope = caller.scope();
+    let client = state.pool.connection().await?;
+    one(
+        query_items(
+            &client,
+            API_MEMBER_BALANCE,
+            &[&id, &scope.scoped, &scope.pi, &scope.person],
+        )
+        .await?,
+        "membership",
+        id,
+    )
+}
+
+/// Adds a member to an allocation and enqueues `membership.sync` (admin, or the allocation's
+/// PI).
+#[utoipa::path(post, path = "/v1/memberships", tag = "memberships", request_body = NewMembership,
+    params(IdempotencyHeader), responses((status = 201, body = MembershipWritten), Problems))]
+async fn create_membership(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: Idempotency,
+    Body(new): Body<NewMembership>,
+) -> Result<Response, ApiError> {
+    caller.allow(&[Role::Admin, Role::Pi])?;
+    write(&state, &caller, &idempotency, &new, StatusCode::CREATED, async |tx| {
+        require_pi_of(tx, &caller, new.allocation_id).await?;
+        let membership: Membership = created(
+            query_items(
+                tx,
+                API_MEMBERSHIP_CREATE,
+                &[
+                    &new.allocation_id,
+                    &new.person_id,
+                    &new.cap_su,
+                    &new.starts_at,
+                    &new.ends_at,
+                ],
+            )
+            .await?,
+        )?;
+        let task_id = enqueue_membership_sync(tx, membership.id).await?;
+        Ok(MembershipWritten {
+            membership,
+            task_ids: vec![task_id],
+        })
+    })
+    .await
+}
+
+/// Changes a member's cap, status or end, and enqueues `membership.sync` (admin, or the
+/// allocation's PI).
+#[utoipa::path(patch, path = "/v1/memberships/{id}", tag = "memberships",
+    request_body = MembershipChange,
+    params(("id" = Uuid, Path, description = "Membership id")),
+    responses((status = 200, body = MembershipWritten), Problems))]
+async fn update_membership(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: Idempotency,
+    Id(id): Id<Uuid>,
+    Body(change): Body<MembershipChange>,
+) -> Result<Response, ApiError> {
+    caller.allow(&[Role::Admin, Role::Pi])?;
+    write(&state, &caller, &idempotency, &change, StatusCode::OK, async |tx| {
+        let rows = query(tx, API_MEMBERSHIP_ALLOCATION, &[&id]).await?;
+        let allocation_id: Uuid = rows
+            .first()
+            .map(|row| row.get("allocation_id"))
+            .ok_or_else(|| ApiError::NotFound(format!("there is no membership {id} that you may see")))?;
+        require_pi_of(tx, &caller, allocation_id).await?;
+        let remove_cap = matches!(change.cap_su, Some(None));
+        let new_cap = change.cap_su.flatten();
+        let remove_end = matches!(change.ends_at, Some(None));
+        let new_end = change.ends_at.flatten();
+        let rows = query_items(
+            tx,
+            API_MEMBERSHIP_UPDATE,
+            &[&id, &remove_cap, &new_cap, &change.status, &remove_end, &new_end],
+        )
+        .await?;
+        let axum::Json(membership): axum::Json<Membership> = one(rows, "membership", id)?;
+        let task_id = enqueue_membership_sync(tx, membership.id).await?;
+        Ok(MembershipWritten {
+            membership,
+            task_ids: vec![task_id],
+        })
+    })
+    .await
+}

@@ -1,0 +1,113 @@
+//! `/v1/organizations`: the universities and institutes people and projects belong to. Anyone
+//! authenticated reads them; admins create them.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use purser_sql::pool::query_items;
+use purser_sql::statements::{API_ORGANIZATION_CREATE, API_ORGANIZATION_GET, API_ORGANIZATION_LIST};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::{Caller, Role};
+use crate::extract::{Body, Id, Params};
+use crate::openapi::Problems;
+use crate::page::{self, Page};
+use crate::problem::ApiError;
+use crate::routes::{EVERYONE, created, one};
+use crate::write::{Idempotency, write};
+
+/// An organization.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Organization {
+    /// Its id.
+    pub id: Uuid,
+    /// Its name, unique.
+    pub name: String,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new organization.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrganization {
+    /// Its name, unique.
+    pub name: String,
+}
+
+/// Which organizations to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrganizationFilter {
+    /// Only the one with this exact name.
+    pub name: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page (1 to 500, default 50).
+    pub limit: Option<u32>,
+}
+
+/// The organization routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_organizations, create_organization))
+        .routes(routes!(get_organization))
+}
+
+/// Lists organizations.
+#[utoipa::path(get, path = "/v1/organizations", tag = "organizations", params(OrganizationFilter),
+    responses((status = 200, body = Page<Organization>), Problems))]
+async fn list_organizations(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(filter): Params<OrganizationFilter>,
+) -> Result<axum::Json<Page<Organization>>, ApiError> {
+    caller.allow(EVERYONE)?;
+    let limit = page::limit(filter.limit)?;
+    let after: Option<Uuid> = page::decode(filter.cursor.as_deref())?;
+    let client = state.pool.connection().await?;
+    let rows: Vec<Organization> = query_items(
+        &client,
+        API_ORGANIZATION_LIST,
+        &[&after, &filter.name, &page::fetch_count(limit)],
+    )
+    .await?;
+    Ok(axum::Json(page::page(rows, limit, |row| row.id)?))
+}
+
+/// Shows one organization.
+#[utoipa::path(get, path = "/v1/organizations/{id}", tag = "organizations",
+    params(("id" = Uuid, Path, description = "Organization id")),
+    responses((status = 200, body = Organization), Problems))]
+async fn get_organization(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id<Uuid>,
+) -> Result<axum::Json<Organization>, ApiError> {
+    caller.allow(EVERYONE)?;
+    let client = state.pool.connection().await?;
+    one(query_items(&client, API_ORGANIZATION_GET, &[&id]).await?, "organization", id)
+}
+
+/// Creates an organization (admin).
+#[utoipa::path(post, path = "/v1/organizations", tag = "organizations", request_body = NewOrganization,
+    params(crate::routes::IdempotencyHeader),
+    responses((status = 201, body = Organization), Problems))]
+async fn create_organization(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: Idempotency,
+    Body(new): Body<NewOrganization>,
+) -> Result<Response, ApiError> {
+    caller.allow(&[Role::Admin])?;
+    write(&state, &caller, &idempotency, &new, StatusCode::CREATED, async |tx| {
+        created::<Organization>(query_items(tx, API_ORGANIZATION_CREATE, &[&new.name]).await?)
+    })
+    .await
+}

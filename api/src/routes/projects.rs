@@ -1,0 +1,199 @@
+//! `/v1/projects`: research projects and their PIs. Admins and readers see all; a PI sees the
+//! projects they lead, a member those they have a membership in. Admins write.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use purser_sql::pool::query_items;
+use purser_sql::statements::{
+    API_PROJECT_CREATE, API_PROJECT_GET, API_PROJECT_LIST, API_PROJECT_UPDATE,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::{Caller, Role};
+use crate::extract::{Body, Id, Params};
+use crate::openapi::Problems;
+use crate::page::{self, Page};
+use crate::problem::ApiError;
+use crate::routes::{IdempotencyHeader, REGISTRY_READERS, created, one};
+use crate::write::{Idempotency, write};
+
+/// A project.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Project {
+    /// Its id.
+    pub id: Uuid,
+    /// Its title.
+    pub title: String,
+    /// Its principal investigator.
+    pub pi_id: Uuid,
+    /// Its organization.
+    pub organization_id: Option<Uuid>,
+    /// Where it was awarded: ACCESS, NAIRR, XRAS or LOCAL.
+    pub origination: String,
+    /// Its id there (e.g. CHE260001).
+    pub originated_id: String,
+    /// active, suspended or closed.
+    pub status: String,
+    /// When recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new project.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProject {
+    /// Its title.
+    pub title: String,
+    /// Its principal investigator.
+    pub pi_id: Uuid,
+    /// Its organization.
+    pub organization_id: Option<Uuid>,
+    /// ACCESS, NAIRR, XRAS or LOCAL.
+    pub origination: String,
+    /// Its id there; unique per origination.
+    pub originated_id: String,
+}
+
+/// Changes to a project; absent fields stay as they are.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectChange {
+    /// A new title.
+    pub title: Option<String>,
+    /// active, suspended or closed.
+    pub status: Option<String>,
+}
+
+/// Which projects to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProjectFilter {
+    /// Only those this person leads.
+    pub pi_id: Option<Uuid>,
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this organization's.
+    pub organization_id: Option<Uuid>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page (1 to 500, default 50).
+    pub limit: Option<u32>,
+}
+
+/// The project routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_projects, create_project))
+        .routes(routes!(get_project, update_project))
+}
+
+/// Lists projects.
+#[utoipa::path(get, path = "/v1/projects", tag = "projects", params(ProjectFilter),
+    responses((status = 200, body = Page<Project>), Problems))]
+async fn list_projects(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(filter): Params<ProjectFilter>,
+) -> Result<axum::Json<Page<Project>>, ApiError> {
+    caller.allow(REGISTRY_READERS)?;
+    let limit = page::limit(filter.limit)?;
+    let after: Option<Uuid> = page::decode(filter.cursor.as_deref())?;
+    let scope = caller.scope();
+    let client = state.pool.connection().await?;
+    let rows: Vec<Project> = query_items(
+        &client,
+        API_PROJECT_LIST,
+        &[
+            &after,
+            &filter.pi_id,
+            &filter.status,
+            &filter.organization_id,
+            &page::fetch_count(limit),
+            &scope.scoped,
+            &scope.pi,
+            &scope.person,
+        ],
+    )
+    .await?;
+    Ok(axum::Json(page::page(rows, limit, |row| row.id)?))
+}
+
+/// Shows one project.
+#[utoipa::path(get, path = "/v1/projects/{id}", tag = "projects",
+    params(("id" = Uuid, Path, description = "Project id")),
+    responses((status = 200, body = Project), Problems))]
+async fn get_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id<Uuid>,
+) -> Result<axum::Json<Project>, ApiError> {
+    caller.allow(REGISTRY_READERS)?;
+    let scope = caller.scope();
+    let client = state.pool.connection().await?;
+    one(
+        query_items(
+            &client,
+            API_PROJECT_GET,
+            &[&id, &scope.scoped, &scope.pi, &scope.person],
+        )
+        .await?,
+        "project",
+        id,
+    )
+}
+
+/// Records a project (admin).
+#[utoipa::path(post, path = "/v1/projects", tag = "projects", request_body = NewProject,
+    params(IdempotencyHeader), responses((status = 201, body = Project), Problems))]
+async fn create_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: Idempotency,
+    Body(new): Body<NewProject>,
+) -> Result<Response, ApiError> {
+    caller.allow(&[Role::Admin])?;
+    write(&state, &caller, &idempotency, &new, StatusCode::CREATED, async |tx| {
+        created::<Project>(
+            query_items(
+                tx,
+                API_PROJECT_CREATE,
+                &[
+                    &new.title,
+                    &new.pi_id,
+                    &new.organization_id,
+                    &new.origination,
+                    &new.originated_id,
+                ],
+            )
+            .await?,
+        )
+    })
+    .await
+}
+
+/// Changes a project's title or status (admin).
+#[utoipa::path(patch, path = "/v1/projects/{id}", tag = "projects", request_body = ProjectChange,
+    params(("id" = Uuid, Path, description = "Project id")),
+    responses((status = 200, body = Project), Problems))]
+async fn update_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: Idempotency,
+    Id(id): Id<Uuid>,
+    Body(change): Body<ProjectChange>,
+) -> Result<Response, ApiError> {
+    caller.allow(&[Role::Admin])?;
+    write(&state, &caller, &idempotency, &change, StatusCode::OK, async |tx| {
+        let rows =
+            query_items(tx, API_PROJECT_UPDATE, &[&id, &change.title, &change.status]).await?;
+        one::<Project>(rows, "project", id).map(|axum::Json(project)| project)
+    })
+    .await
+}

@@ -1,0 +1,257 @@
+//! `/v1/usage`: job charges. Admins and site daemons (for their own site's cluster) submit
+//! batches, each record charged at the rate in force at the job's end; a job is charged once,
+//! so resubmitting is harmless, and one bad record never stops the batch. PIs see their
+//! allocations' charges, members their own.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use purser_sql::pool::{query, query_items};
+use purser_sql::statements::{API_USAGE_LIST, API_USAGE_SUBMIT};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::{Caller, Role};
+use crate::extract::{Body, Params};
+use crate::openapi::Problems;
+use crate::page::{self, Page};
+use crate::problem::ApiError;
+use crate::routes::{IdempotencyHeader, REGISTRY_READERS};
+use crate::write::{Idempotency, write};
+
+/// The most records one batch may hold.
+pub const MAX_BATCH: usize = 10_000;
+
+/// One job's use of one resource, as charged.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Usage {
+    /// The cluster.
+    pub cluster_id: Uuid,
+    /// The scheduler's job id.
+    pub job_id: String,
+    /// When the job was submitted.
+    pub submit_time: DateTime<Utc>,
+    /// The resource.
+    pub resource_id: Uuid,
+    /// When the job ended.
+    pub end_time: DateTime<Utc>,
+    /// The allocation charged.
+    pub allocation_id: Uuid,
+    /// Who ran it.
+    pub person_id: Uuid,
+    /// Raw units used, a decimal string.
+    pub raw_amount: Decimal,
+    /// The rate applied.
+    pub rate: Decimal,
+    /// SUs charged: raw ÷ rate.
+    pub su_amount: Decimal,
+    /// When charged.
+    pub calculated_at: DateTime<Utc>,
+    /// Who charged it.
+    pub actor: String,
+    /// The charging transaction, a decimal string.
+    pub transaction_id: String,
+}
+
+/// One record to charge.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageRecord {
+    /// The cluster.
+    pub cluster_id: Uuid,
+    /// The scheduler's job id.
+    pub job_id: String,
+    /// When the job was submitted.
+    pub submit_time: DateTime<Utc>,
+    /// When the job ended; its rate is the one in force then.
+    pub end_time: DateTime<Utc>,
+    /// The resource.
+    pub resource_id: Uuid,
+    /// The allocation to charge.
+    pub allocation_id: Uuid,
+    /// Who ran it.
+    pub person_id: Uuid,
+    /// Raw units used (e.g. core-hours), as a decimal string.
+    pub raw_amount: Decimal,
+}
+
+/// A batch to charge.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageBatch {
+    /// 1 to 10,000 records.
+    pub records: Vec<UsageRecord>,
+}
+
+/// What happened to one record.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UsageOutcome {
+    /// Its position in the batch, from 0.
+    pub index: usize,
+    /// charged, already_charged or rejected.
+    pub outcome: String,
+    /// The SUs charged.
+    pub su_amount: Option<Decimal>,
+    /// Why it was rejected.
+    pub error: Option<String>,
+}
+
+/// What happened to a batch.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UsageReceipt {
+    /// Records charged now.
+    pub charged: usize,
+    /// Records charged before (a resubmission).
+    pub already_charged: usize,
+    /// Records refused, with their reasons below.
+    pub rejected: usize,
+    /// Every record's outcome, in order.
+    pub results: Vec<UsageOutcome>,
+}
+
+/// Which charges to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsageFilter {
+    /// The allocation whose charges to list (required).
+    pub allocation_id: Uuid,
+    /// Only this person's.
+    pub person_id: Option<Uuid>,
+    /// Only jobs ending at or after this.
+    pub since: Option<DateTime<Utc>>,
+    /// Only jobs ending before this.
+    pub until: Option<DateTime<Utc>>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page (1 to 500, default 50).
+    pub limit: Option<u32>,
+}
+
+/// The usage routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_usage, submit_usage).layer(
+        axum::extract::DefaultBodyLimit::max(crate::USAGE_BODY_LIMIT),
+    ))
+}
+
+/// The key a usage page continues from.
+type UsageKey = (DateTime<Utc>, String, DateTime<Utc>, Uuid);
+
+/// Lists an allocation's charges by job end.
+#[utoipa::path(get, path = "/v1/usage", tag = "usage", params(UsageFilter),
+    responses((status = 200, body = Page<Usage>), Problems))]
+async fn list_usage(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(filter): Params<UsageFilter>,
+) -> Result<axum::Json<Page<Usage>>, ApiError> {
+    caller.allow(REGISTRY_READERS)?;
+    let limit = page::limit(filter.limit)?;
+    let after: Option<UsageKey> = page::decode(filter.cursor.as_deref())?;
+    let (end, job, submit, resource) = match after {
+        Some((end, job, submit, resource)) => (Some(end), Some(job), Some(submit), Some(resource)),
+        None => (None, None, None, None),
+    };
+    let scope = caller.scope();
+    let client = state.pool.connection().await?;
+    let rows: Vec<Usage> = query_items(
+        &client,
+        API_USAGE_LIST,
+        &[
+            &filter.allocation_id,
+            &end,
+            &job,
+            &submit,
+            &resource,
+            &filter.person_id,
+            &filter.since,
+            &filter.until,
+            &page::fetch_count(limit),
+            &scope.scoped,
+            &scope.pi,
+            &scope.person,
+        ],
+    )
+    .await?;
+    Ok(axum::Json(page::page(rows, limit, |row| {
+        (row.end_time, row.job_id.clone(), row.submit_time, row.resource_id)
+    })?))
+}
+
+/// Charges a batch of job records (admin, or a site daemon for its own cluster).
+#[utoipa::path(post, path = "/v1/usage", tag = "usage", request_body = UsageBatch,
+    params(IdempotencyHeader), responses((status = 200, body = UsageReceipt), Problems))]
+async fn submit_usage(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: Idempotency,
+    Body(batch): Body<UsageBatch>,
+) -> Result<Response, ApiError> {
+    caller.allow(&[Role::Admin, Role::Daemon])?;
+    if batch.records.is_empty() || batch.records.len() > MAX_BATCH {
+        return Err(ApiError::invalid_field(
+            "/records",
+            format!("must hold 1 to {MAX_BATCH} records, not {}", batch.records.len()),
+        ));
+    }
+    let column = |pick: fn(&UsageRecord) -> Uuid| batch.records.iter().map(pick).collect::<Vec<_>>();
+    let clusters = column(|record| record.cluster_id);
+    let resources = column(|record| record.resource_id);
+    let allocations = column(|record| record.allocation_id);
+    let people = column(|record| record.person_id);
+    let jobs: Vec<&str> = batch.records.iter().map(|record| record.job_id.as_str()).collect();
+    let submits: Vec<DateTime<Utc>> = batch.records.iter().map(|record| record.submit_time).collect();
+    let ends: Vec<DateTime<Utc>> = batch.records.iter().map(|record| record.end_time).collect();
+    let amounts: Vec<Decimal> = batch.records.iter().map(|record| record.raw_amount).collect();
+    let site = caller.site_limit();
+    write(&state, &caller, &idempotency, &batch, StatusCode::OK, async |tx| {
+        let rows = query(
+            tx,
+            API_USAGE_SUBMIT,
+            &[
+                &clusters, &jobs, &submits, &ends, &resources, &allocations, &people, &amounts,
+                &site,
+            ],
+        )
+        .await?;
+        let mut receipt = UsageReceipt {
+            charged: 0,
+            already_charged: 0,
+            rejected: 0,
+            results: Vec::with_capacity(rows.len()),
+        };
+        for (index, row) in rows.iter().enumerate() {
+            let su_amount: Option<String> = row.get("su_amount");
+            let rejected: Option<String> = row.get("rejected");
+            let already: bool = row.get("already_charged");
+            let outcome = match (&rejected, already) {
+                (Some(_), _) => {
+                    receipt.rejected += 1;
+                    "rejected"
+                }
+                (None, true) => {
+                    receipt.already_charged += 1;
+                    "already_charged"
+                }
+                (None, false) => {
+                    receipt.charged += 1;
+                    "charged"
+                }
+            };
+            receipt.results.push(UsageOutcome {
+                index,
+                outcome: outcome.to_string(),
+                su_amount: su_amount.and_then(|amount| amount.parse().ok()),
+                error: rejected,
+            });
+        }
+        Ok(receipt)
+    })
+    .await
+}

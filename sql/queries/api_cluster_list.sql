@@ -1,0 +1,7 @@
+-- Clusters by id after cursor $1, optionally named $2, at most $3. Plain read.
+SELECT to_jsonb(c) AS item
+FROM registry.cluster c
+WHERE c.id > coalesce($1::uuid, '00000000-0000-0000-0000-000000000000')
+  AND ($2::text IS NULL OR c.name = $2)
+ORDER BY c.id
+LIMIT $3

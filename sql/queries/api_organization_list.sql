@@ -1,0 +1,7 @@
+-- Organizations by id after cursor $1, optionally named $2, at most $3. Plain read.
+SELECT to_jsonb(o) AS item
+FROM registry.organization o
+WHERE o.id > coalesce($1::uuid, '00000000-0000-0000-0000-000000000000')
+  AND ($2::text IS NULL OR o.name = $2)
+ORDER BY o.id
+LIMIT $3

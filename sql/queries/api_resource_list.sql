@@ -1,0 +1,7 @@
+-- Resources by id after cursor $1, optionally of cluster $2, at most $3. Plain read.
+SELECT to_jsonb(r) AS item
+FROM registry.resource r
+WHERE r.id > coalesce($1::uuid, '00000000-0000-0000-0000-000000000000')
+  AND ($2::uuid IS NULL OR r.cluster_id = $2)
+ORDER BY r.id
+LIMIT $3
