@@ -24,6 +24,17 @@ pub struct ApiArgs {
     /// The address to listen on (default `[api] listen`, else 127.0.0.1:8080).
     #[arg(long, env = "PURSER_API_LISTEN", value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Print the OpenAPI document and exit (it needs no database).
+    #[arg(long)]
+    pub openapi: bool,
+}
+
+/// Prints the OpenAPI document, as kept in docs/openapi.json.
+pub fn print_openapi() -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(&purser_api::openapi::document())
+        .context("cannot render the OpenAPI document")?;
+    println!("{text}");
+    Ok(())
 }
 
 /// Builds the API's shared state from the configuration.

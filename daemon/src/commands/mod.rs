@@ -93,6 +93,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let (config, pool) = connect(&cli.global)?;
             daemon::run(&config, pool, args).await
         }
+        Command::Api(args) if args.openapi => api::print_openapi(),
         Command::Api(args) => {
             let (config, pool) = connect(&cli.global)?;
             api::run(&config, pool, args).await

@@ -1,0 +1,15 @@
+//! Black-box tests of the REST API: each starts the API on a loopback port over its own test
+//! database (`support::spawn_app`) and talks HTTP to it.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+mod authentication;
+mod authorization_matrix;
+mod errors;
+mod idempotency;
+mod oidc;
+mod openapi;
+mod pagination;
+mod workflows;
