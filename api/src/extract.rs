@@ -39,7 +39,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
             .await
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge(format!("the body is too large: {}", rejection.body_text()))
+                    ApiError::PayloadTooLarge(format!(
+                        "the body is too large: {}",
+                        rejection.body_text()
+                    ))
                 } else {
                     ApiError::BadRequest(rejection.body_text())
                 }
@@ -54,9 +57,9 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
     if parsed.is_ok() {
-        deserializer
-            .end()
-            .map_err(|error| ApiError::BadRequest(format!("the body is not valid JSON: {error}")))?;
+        deserializer.end().map_err(|error| {
+            ApiError::BadRequest(format!("the body is not valid JSON: {error}"))
+        })?;
     }
     parsed.map_err(|error| {
         let path = error.path().to_string();

@@ -115,7 +115,8 @@ impl OidcVerifier {
             path: path.clone(),
             reason,
         };
-        let set: JwkSet = serde_json::from_str(&text).map_err(|error| invalid(error.to_string()))?;
+        let set: JwkSet =
+            serde_json::from_str(&text).map_err(|error| invalid(error.to_string()))?;
         let mut keys = Vec::new();
         for jwk in &set.keys {
             let Some(algorithm) = jwk
@@ -152,14 +153,15 @@ impl OidcVerifier {
 
     /// Checks a JWT and returns its caller.
     pub async fn authenticate(&self, state: &AppState, token: &str) -> Result<Caller, ApiError> {
-        let refused = |why: String| ApiError::Unauthenticated(format!("the OIDC token is refused: {why}"));
-        let header = jsonwebtoken::decode_header(token).map_err(|error| refused(error.to_string()))?;
+        let refused =
+            |why: String| ApiError::Unauthenticated(format!("the OIDC token is refused: {why}"));
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|error| refused(error.to_string()))?;
         let key = self
             .keys
             .iter()
             .find(|key| {
-                key.algorithm == header.alg
-                    && (header.kid.is_none() || key.key_id == header.kid)
+                key.algorithm == header.alg && (header.kid.is_none() || key.key_id == header.kid)
             })
             .ok_or_else(|| refused("no configured key matches its kid and alg".to_string()))?;
         let mut validation = Validation::new(key.algorithm);
@@ -183,14 +185,16 @@ impl OidcVerifier {
             _ => None,
         };
         let site = match role {
-            Role::Daemon => Some(claim(&self.config.site_claim).map(str::to_string).ok_or_else(
-                || {
-                    ApiError::Forbidden(format!(
-                        "a daemon's OIDC token must name its site in its {} claim",
-                        self.config.site_claim
-                    ))
-                },
-            )?),
+            Role::Daemon => Some(
+                claim(&self.config.site_claim)
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        ApiError::Forbidden(format!(
+                            "a daemon's OIDC token must name its site in its {} claim",
+                            self.config.site_claim
+                        ))
+                    })?,
+            ),
             _ => None,
         };
         Ok(Caller {

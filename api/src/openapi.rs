@@ -23,7 +23,7 @@ use crate::routes;
             documents; POSTs accept an Idempotency-Key header.",
         license(name = "Apache-2.0")
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses),
     security(("bearer" = [])),
     components(schemas(Problem)),
     tags(
@@ -63,26 +63,67 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The error responses every operation can give, each a problem document.
+/// The error responses every operation can give, each a problem document: (status, name in
+/// `components.responses`, description).
+const PROBLEMS: &[(&str, &str, &str)] = &[
+    (
+        "400",
+        "BadRequest",
+        "Malformed request: bad JSON, query parameter or path",
+    ),
+    ("401", "Unauthorized", "No valid credentials"),
+    ("403", "Forbidden", "The caller's role may not do this"),
+    (
+        "404",
+        "NotFound",
+        "No such thing, or not one the caller may see",
+    ),
+    ("409", "Conflict", "Conflicts with the current state"),
+    ("413", "PayloadTooLarge", "Body too large"),
+    ("415", "UnsupportedMediaType", "Body is not JSON"),
+    (
+        "422",
+        "UnprocessableEntity",
+        "Well-formed but unacceptable values; errors name the fields",
+    ),
+    (
+        "500",
+        "InternalServerError",
+        "A fault of the server's; the detail is in its log",
+    ),
+    (
+        "503",
+        "ServiceUnavailable",
+        "The database is unreachable or the request timed out",
+    ),
+];
+
+/// Refers every operation to the shared problem responses.
 pub struct Problems;
 
 impl IntoResponses for Problems {
     fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
-        [
-            ("400", "Malformed request: bad JSON, query parameter or path"),
-            ("401", "No valid credentials"),
-            ("403", "The caller's role may not do this"),
-            ("404", "No such thing, or not one the caller may see"),
-            ("409", "Conflicts with the current state"),
-            ("413", "Body too large"),
-            ("415", "Body is not JSON"),
-            ("422", "Well-formed but unacceptable values; errors name the fields"),
-            ("503", "The database is unreachable or the request timed out"),
-        ]
-        .into_iter()
-        .map(|(status, description)| {
+        PROBLEMS
+            .iter()
+            .map(|(status, name, _)| {
+                (
+                    status.to_string(),
+                    RefOr::Ref(Ref::from_response_name(*name)),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Adds the shared problem responses to `components.responses`.
+struct ProblemResponses;
+
+impl Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (_, name, description) in PROBLEMS {
             let response = ResponseBuilder::new()
-                .description(description)
+                .description(*description)
                 .content(
                     "application/problem+json",
                     ContentBuilder::new()
@@ -90,9 +131,10 @@ impl IntoResponses for Problems {
                         .build(),
                 )
                 .build();
-            (status.to_string(), RefOr::T(response))
-        })
-        .collect()
+            components
+                .responses
+                .insert(name.to_string(), RefOr::T(response));
+        }
     }
 }
 

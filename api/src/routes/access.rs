@@ -116,7 +116,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 type AccessKey = (Uuid, Uuid);
 
 fn split(key: Option<AccessKey>) -> (Option<Uuid>, Option<Uuid>) {
-    key.map_or((None, None), |(allocation, person)| (Some(allocation), Some(person)))
+    key.map_or((None, None), |(allocation, person)| {
+        (Some(allocation), Some(person))
+    })
 }
 
 /// Lists who should have access where now.
@@ -148,7 +150,9 @@ async fn list_desired_access(
         ],
     )
     .await?;
-    Ok(axum::Json(page::page(rows, limit, |row| (row.allocation_id, row.person_id))?))
+    Ok(axum::Json(page::page(rows, limit, |row| {
+        (row.allocation_id, row.person_id)
+    })?))
 }
 
 /// Explains, per membership, why access is granted or denied.
@@ -181,5 +185,7 @@ async fn explain_access(
         ],
     )
     .await?;
-    Ok(axum::Json(page::page(rows, limit, |row| (row.allocation_id, row.person_id))?))
+    Ok(axum::Json(page::page(rows, limit, |row| {
+        (row.allocation_id, row.person_id)
+    })?))
 }

@@ -130,8 +130,17 @@ pub async fn require_pi_of(
     caller: &Caller,
     allocation_id: Uuid,
 ) -> Result<(), ApiError> {
-    let rows = query(client, API_ALLOCATION_SCOPE, &[&allocation_id, &caller.person_id]).await?;
-    let not_found = || ApiError::NotFound(format!("there is no allocation {allocation_id} that you may see"));
+    let rows = query(
+        client,
+        API_ALLOCATION_SCOPE,
+        &[&allocation_id, &caller.person_id],
+    )
+    .await?;
+    let not_found = || {
+        ApiError::NotFound(format!(
+            "there is no allocation {allocation_id} that you may see"
+        ))
+    };
     let row = rows.first().ok_or_else(not_found)?;
     if caller.role == Role::Admin {
         return Ok(());
@@ -250,29 +259,39 @@ async fn create_allocation(
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
     if new.ends_at <= new.starts_at {
-        return Err(ApiError::invalid_field("/ends_at", "must be after starts_at"));
+        return Err(ApiError::invalid_field(
+            "/ends_at",
+            "must be after starts_at",
+        ));
     }
-    write(&state, &caller, &idempotency, &new, StatusCode::CREATED, async |tx| {
-        let allocation: Allocation = created(
-            query_items(
-                tx,
-                API_ALLOCATION_CREATE,
-                &[
-                    &new.project_id,
-                    &new.cluster_id,
-                    &new.account_name,
-                    &new.initial_su,
-                    &new.starts_at,
-                    &new.ends_at,
-                ],
-            )
-            .await?,
-        )?;
-        let task_id = enqueue_allocation_sync(tx, allocation.id).await?;
-        Ok(AllocationWritten {
-            allocation,
-            task_ids: vec![task_id],
-        })
-    })
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &new,
+        StatusCode::CREATED,
+        async |tx| {
+            let allocation: Allocation = created(
+                query_items(
+                    tx,
+                    API_ALLOCATION_CREATE,
+                    &[
+                        &new.project_id,
+                        &new.cluster_id,
+                        &new.account_name,
+                        &new.initial_su,
+                        &new.starts_at,
+                        &new.ends_at,
+                    ],
+                )
+                .await?,
+            )?;
+            let task_id = enqueue_allocation_sync(tx, allocation.id).await?;
+            Ok(AllocationWritten {
+                allocation,
+                task_ids: vec![task_id],
+            })
+        },
+    )
     .await
 }

@@ -227,27 +227,38 @@ async fn submit_change_request(
                 ));
             }
             (_, Some(me)) => me,
-            (_, None) => return Err(ApiError::Forbidden("this token acts for no person".to_string())),
+            (_, None) => {
+                return Err(ApiError::Forbidden(
+                    "this token acts for no person".to_string(),
+                ));
+            }
         },
     };
-    write(&state, &caller, &idempotency, &new, StatusCode::CREATED, async |tx| {
-        require_pi_of(tx, &caller, new.allocation_id).await?;
-        let row = query_one(
-            tx,
-            API_CHANGE_REQUEST_SUBMIT,
-            &[
-                &new.allocation_id,
-                &requester,
-                &new.kind,
-                &new.justification,
-                &new.requested_su,
-                &new.requested_status,
-                &new.requested_ends_at,
-            ],
-        )
-        .await?;
-        visible_request(tx, &caller, row.get("id")).await
-    })
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &new,
+        StatusCode::CREATED,
+        async |tx| {
+            require_pi_of(tx, &caller, new.allocation_id).await?;
+            let row = query_one(
+                tx,
+                API_CHANGE_REQUEST_SUBMIT,
+                &[
+                    &new.allocation_id,
+                    &requester,
+                    &new.kind,
+                    &new.justification,
+                    &new.requested_su,
+                    &new.requested_status,
+                    &new.requested_ends_at,
+                ],
+            )
+            .await?;
+            visible_request(tx, &caller, row.get("id")).await
+        },
+    )
     .await
 }
 
@@ -261,9 +272,9 @@ async fn decide(
     comment: Option<&String>,
 ) -> Result<ChangeRequestDecided, ApiError> {
     let rows = query(tx, API_CHANGE_REQUEST_OWNER, &[&id]).await?;
-    let row = rows
-        .first()
-        .ok_or_else(|| ApiError::NotFound(format!("there is no change request {id} that you may see")))?;
+    let row = rows.first().ok_or_else(|| {
+        ApiError::NotFound(format!("there is no change request {id} that you may see"))
+    })?;
     let requester: Uuid = row.get("requester_id");
     let allocation_id: Uuid = row.get("allocation_id");
     if caller.role != Role::Admin && caller.person_id != Some(requester) {
@@ -273,9 +284,10 @@ async fn decide(
             "only the requester or an admin may cancel change request {id}"
         )));
     }
-    let diff_id: Option<Uuid> = query_one(tx, API_CHANGE_REQUEST_DECIDE, &[&id, &decision, &comment])
-        .await?
-        .get("diff_id");
+    let diff_id: Option<Uuid> =
+        query_one(tx, API_CHANGE_REQUEST_DECIDE, &[&id, &decision, &comment])
+            .await?
+            .get("diff_id");
     let task_ids = match diff_id {
         Some(_) => vec![enqueue_allocation_sync(tx, allocation_id).await?],
         None => Vec::new(),
@@ -300,9 +312,14 @@ async fn approve_change_request(
     Body(decision): Body<Decision>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    write(&state, &caller, &idempotency, &decision, StatusCode::OK, async |tx| {
-        decide(tx, &caller, id, "APPROVED", decision.comment.as_ref()).await
-    })
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &decision,
+        StatusCode::OK,
+        async |tx| decide(tx, &caller, id, "APPROVED", decision.comment.as_ref()).await,
+    )
     .await
 }
 
@@ -319,9 +336,14 @@ async fn reject_change_request(
     Body(decision): Body<Decision>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    write(&state, &caller, &idempotency, &decision, StatusCode::OK, async |tx| {
-        decide(tx, &caller, id, "REJECTED", decision.comment.as_ref()).await
-    })
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &decision,
+        StatusCode::OK,
+        async |tx| decide(tx, &caller, id, "REJECTED", decision.comment.as_ref()).await,
+    )
     .await
 }
 
@@ -338,8 +360,13 @@ async fn cancel_change_request(
     Body(decision): Body<Decision>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin, Role::Pi])?;
-    write(&state, &caller, &idempotency, &decision, StatusCode::OK, async |tx| {
-        decide(tx, &caller, id, "CANCELLED", decision.comment.as_ref()).await
-    })
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &decision,
+        StatusCode::OK,
+        async |tx| decide(tx, &caller, id, "CANCELLED", decision.comment.as_ref()).await,
+    )
     .await
 }

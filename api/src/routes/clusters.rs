@@ -197,7 +197,11 @@ async fn get_cluster(
 ) -> Result<axum::Json<Cluster>, ApiError> {
     caller.allow(EVERYONE)?;
     let client = state.pool.connection().await?;
-    one(query_items(&client, API_CLUSTER_GET, &[&id]).await?, "cluster", id)
+    one(
+        query_items(&client, API_CLUSTER_GET, &[&id]).await?,
+        "cluster",
+        id,
+    )
 }
 
 /// Records a cluster (admin).
@@ -210,11 +214,18 @@ async fn create_cluster(
     Body(new): Body<NewCluster>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    write(&state, &caller, &idempotency, &new, StatusCode::CREATED, async |tx| {
-        created::<Cluster>(
-            query_items(tx, API_CLUSTER_CREATE, &[&new.name, &new.description]).await?,
-        )
-    })
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &new,
+        StatusCode::CREATED,
+        async |tx| {
+            created::<Cluster>(
+                query_items(tx, API_CLUSTER_CREATE, &[&new.name, &new.description]).await?,
+            )
+        },
+    )
     .await
 }
 
@@ -250,7 +261,11 @@ async fn get_resource(
 ) -> Result<axum::Json<Resource>, ApiError> {
     caller.allow(EVERYONE)?;
     let client = state.pool.connection().await?;
-    one(query_items(&client, API_RESOURCE_GET, &[&id]).await?, "resource", id)
+    one(
+        query_items(&client, API_RESOURCE_GET, &[&id]).await?,
+        "resource",
+        id,
+    )
 }
 
 /// Records a resource (admin).
@@ -263,23 +278,30 @@ async fn create_resource(
     Body(new): Body<NewResource>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    write(&state, &caller, &idempotency, &new, StatusCode::CREATED, async |tx| {
-        created::<Resource>(
-            query_items(
-                tx,
-                API_RESOURCE_CREATE,
-                &[
-                    &new.cluster_id,
-                    &new.name,
-                    &new.resource_type,
-                    &new.unit,
-                    &new.slurm_partition,
-                    &new.slurm_tres,
-                ],
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &new,
+        StatusCode::CREATED,
+        async |tx| {
+            created::<Resource>(
+                query_items(
+                    tx,
+                    API_RESOURCE_CREATE,
+                    &[
+                        &new.cluster_id,
+                        &new.name,
+                        &new.resource_type,
+                        &new.unit,
+                        &new.slurm_partition,
+                        &new.slurm_tres,
+                    ],
+                )
+                .await?,
             )
-            .await?,
-        )
-    })
+        },
+    )
     .await
 }
 
@@ -319,17 +341,27 @@ async fn create_rate(
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
     if new.valid_until.is_some_and(|until| until <= new.valid_from) {
-        return Err(ApiError::invalid_field("/valid_until", "must be after valid_from"));
+        return Err(ApiError::invalid_field(
+            "/valid_until",
+            "must be after valid_from",
+        ));
     }
-    write(&state, &caller, &idempotency, &new, StatusCode::CREATED, async |tx| {
-        created::<Rate>(
-            query_items(
-                tx,
-                API_RATE_CREATE,
-                &[&id, &new.rate, &new.valid_from, &new.valid_until],
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &new,
+        StatusCode::CREATED,
+        async |tx| {
+            created::<Rate>(
+                query_items(
+                    tx,
+                    API_RATE_CREATE,
+                    &[&id, &new.rate, &new.valid_from, &new.valid_until],
+                )
+                .await?,
             )
-            .await?,
-        )
-    })
+        },
+    )
     .await
 }

@@ -241,28 +241,35 @@ async fn create_membership(
     Body(new): Body<NewMembership>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin, Role::Pi])?;
-    write(&state, &caller, &idempotency, &new, StatusCode::CREATED, async |tx| {
-        require_pi_of(tx, &caller, new.allocation_id).await?;
-        let membership: Membership = created(
-            query_items(
-                tx,
-                API_MEMBERSHIP_CREATE,
-                &[
-                    &new.allocation_id,
-                    &new.person_id,
-                    &new.cap_su,
-                    &new.starts_at,
-                    &new.ends_at,
-                ],
-            )
-            .await?,
-        )?;
-        let task_id = enqueue_membership_sync(tx, membership.id).await?;
-        Ok(MembershipWritten {
-            membership,
-            task_ids: vec![task_id],
-        })
-    })
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &new,
+        StatusCode::CREATED,
+        async |tx| {
+            require_pi_of(tx, &caller, new.allocation_id).await?;
+            let membership: Membership = created(
+                query_items(
+                    tx,
+                    API_MEMBERSHIP_CREATE,
+                    &[
+                        &new.allocation_id,
+                        &new.person_id,
+                        &new.cap_su,
+                        &new.starts_at,
+                        &new.ends_at,
+                    ],
+                )
+                .await?,
+            )?;
+            let task_id = enqueue_membership_sync(tx, membership.id).await?;
+            Ok(MembershipWritten {
+                membership,
+                task_ids: vec![task_id],
+            })
+        },
+    )
     .await
 }
 
@@ -280,29 +287,45 @@ async fn update_membership(
     Body(change): Body<MembershipChange>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin, Role::Pi])?;
-    write(&state, &caller, &idempotency, &change, StatusCode::OK, async |tx| {
-        let rows = query(tx, API_MEMBERSHIP_ALLOCATION, &[&id]).await?;
-        let allocation_id: Uuid = rows
-            .first()
-            .map(|row| row.get("allocation_id"))
-            .ok_or_else(|| ApiError::NotFound(format!("there is no membership {id} that you may see")))?;
-        require_pi_of(tx, &caller, allocation_id).await?;
-        let remove_cap = matches!(change.cap_su, Some(None));
-        let new_cap = change.cap_su.flatten();
-        let remove_end = matches!(change.ends_at, Some(None));
-        let new_end = change.ends_at.flatten();
-        let rows = query_items(
-            tx,
-            API_MEMBERSHIP_UPDATE,
-            &[&id, &remove_cap, &new_cap, &change.status, &remove_end, &new_end],
-        )
-        .await?;
-        let axum::Json(membership): axum::Json<Membership> = one(rows, "membership", id)?;
-        let task_id = enqueue_membership_sync(tx, membership.id).await?;
-        Ok(MembershipWritten {
-            membership,
-            task_ids: vec![task_id],
-        })
-    })
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &change,
+        StatusCode::OK,
+        async |tx| {
+            let rows = query(tx, API_MEMBERSHIP_ALLOCATION, &[&id]).await?;
+            let allocation_id: Uuid = rows
+                .first()
+                .map(|row| row.get("allocation_id"))
+                .ok_or_else(|| {
+                    ApiError::NotFound(format!("there is no membership {id} that you may see"))
+                })?;
+            require_pi_of(tx, &caller, allocation_id).await?;
+            let remove_cap = matches!(change.cap_su, Some(None));
+            let new_cap = change.cap_su.flatten();
+            let remove_end = matches!(change.ends_at, Some(None));
+            let new_end = change.ends_at.flatten();
+            let rows = query_items(
+                tx,
+                API_MEMBERSHIP_UPDATE,
+                &[
+                    &id,
+                    &remove_cap,
+                    &new_cap,
+                    &change.status,
+                    &remove_end,
+                    &new_end,
+                ],
+            )
+            .await?;
+            let axum::Json(membership): axum::Json<Membership> = one(rows, "membership", id)?;
+            let task_id = enqueue_membership_sync(tx, membership.id).await?;
+            Ok(MembershipWritten {
+                membership,
+                task_ids: vec![task_id],
+            })
+        },
+    )
     .await
 }

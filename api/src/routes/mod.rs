@@ -45,7 +45,11 @@ pub struct IdempotencyHeader {
 }
 
 /// The single row a lookup found, or 404 naming what was looked for.
-pub fn one<T>(rows: Vec<T>, what: &str, id: impl std::fmt::Display) -> Result<axum::Json<T>, ApiError> {
+pub fn one<T>(
+    rows: Vec<T>,
+    what: &str,
+    id: impl std::fmt::Display,
+) -> Result<axum::Json<T>, ApiError> {
     rows.into_iter()
         .next()
         .map(axum::Json)

@@ -6,7 +6,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use purser_sql::pool::query_items;
-use purser_sql::statements::{API_ORGANIZATION_CREATE, API_ORGANIZATION_GET, API_ORGANIZATION_LIST};
+use purser_sql::statements::{
+    API_ORGANIZATION_CREATE, API_ORGANIZATION_GET, API_ORGANIZATION_LIST,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -92,7 +94,11 @@ async fn get_organization(
 ) -> Result<axum::Json<Organization>, ApiError> {
     caller.allow(EVERYONE)?;
     let client = state.pool.connection().await?;
-    one(query_items(&client, API_ORGANIZATION_GET, &[&id]).await?, "organization", id)
+    one(
+        query_items(&client, API_ORGANIZATION_GET, &[&id]).await?,
+        "organization",
+        id,
+    )
 }
 
 /// Creates an organization (admin).
@@ -106,8 +112,15 @@ async fn create_organization(
     Body(new): Body<NewOrganization>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    write(&state, &caller, &idempotency, &new, StatusCode::CREATED, async |tx| {
-        created::<Organization>(query_items(tx, API_ORGANIZATION_CREATE, &[&new.name]).await?)
-    })
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &new,
+        StatusCode::CREATED,
+        async |tx| {
+            created::<Organization>(query_items(tx, API_ORGANIZATION_CREATE, &[&new.name]).await?)
+        },
+    )
     .await
 }

@@ -236,16 +236,23 @@ async fn create_person(
     Body(new): Body<NewPerson>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    write(&state, &caller, &idempotency, &new, StatusCode::CREATED, async |tx| {
-        created::<Person>(
-            query_items(
-                tx,
-                API_PERSON_CREATE,
-                &[&new.name, &new.email, &new.organization_id],
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &new,
+        StatusCode::CREATED,
+        async |tx| {
+            created::<Person>(
+                query_items(
+                    tx,
+                    API_PERSON_CREATE,
+                    &[&new.name, &new.email, &new.organization_id],
+                )
+                .await?,
             )
-            .await?,
-        )
-    })
+        },
+    )
     .await
 }
 
@@ -285,11 +292,23 @@ async fn create_identity(
     Body(new): Body<NewIdentity>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    write(&state, &caller, &idempotency, &new, StatusCode::CREATED, async |tx| {
-        created::<Identity>(
-            query_items(tx, API_IDENTITY_CREATE, &[&id, &new.source, &new.external_id]).await?,
-        )
-    })
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &new,
+        StatusCode::CREATED,
+        async |tx| {
+            created::<Identity>(
+                query_items(
+                    tx,
+                    API_IDENTITY_CREATE,
+                    &[&id, &new.source, &new.external_id],
+                )
+                .await?,
+            )
+        },
+    )
     .await
 }
 
@@ -330,15 +349,22 @@ async fn create_cluster_account(
     Body(new): Body<NewClusterAccount>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    write(&state, &caller, &idempotency, &new, StatusCode::CREATED, async |tx| {
-        created::<ClusterAccount>(
-            query_items(
-                tx,
-                API_CLUSTER_ACCOUNT_CREATE,
-                &[&id, &new.cluster_id, &new.username, &new.uid],
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &new,
+        StatusCode::CREATED,
+        async |tx| {
+            created::<ClusterAccount>(
+                query_items(
+                    tx,
+                    API_CLUSTER_ACCOUNT_CREATE,
+                    &[&id, &new.cluster_id, &new.username, &new.uid],
+                )
+                .await?,
             )
-            .await?,
-        )
-    })
+        },
+    )
     .await
 }

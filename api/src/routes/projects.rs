@@ -159,22 +159,29 @@ async fn create_project(
     Body(new): Body<NewProject>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    write(&state, &caller, &idempotency, &new, StatusCode::CREATED, async |tx| {
-        created::<Project>(
-            query_items(
-                tx,
-                API_PROJECT_CREATE,
-                &[
-                    &new.title,
-                    &new.pi_id,
-                    &new.organization_id,
-                    &new.origination,
-                    &new.originated_id,
-                ],
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &new,
+        StatusCode::CREATED,
+        async |tx| {
+            created::<Project>(
+                query_items(
+                    tx,
+                    API_PROJECT_CREATE,
+                    &[
+                        &new.title,
+                        &new.pi_id,
+                        &new.organization_id,
+                        &new.origination,
+                        &new.originated_id,
+                    ],
+                )
+                .await?,
             )
-            .await?,
-        )
-    })
+        },
+    )
     .await
 }
 
@@ -190,10 +197,21 @@ async fn update_project(
     Body(change): Body<ProjectChange>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    write(&state, &caller, &idempotency, &change, StatusCode::OK, async |tx| {
-        let rows =
-            query_items(tx, API_PROJECT_UPDATE, &[&id, &change.title, &change.status]).await?;
-        one::<Project>(rows, "project", id).map(|axum::Json(project)| project)
-    })
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &change,
+        StatusCode::OK,
+        async |tx| {
+            let rows = query_items(
+                tx,
+                API_PROJECT_UPDATE,
+                &[&id, &change.title, &change.status],
+            )
+            .await?;
+            one::<Project>(rows, "project", id).map(|axum::Json(project)| project)
+        },
+    )
     .await
 }

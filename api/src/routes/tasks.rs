@@ -303,10 +303,17 @@ async fn enqueue_task(
         lane: new.lane.clone(),
         depends_on: new.depends_on.clone(),
     };
-    write(&state, &caller, &idempotency, &new, StatusCode::CREATED, async |tx| {
-        let id = queue::enqueue(tx, &task).await?;
-        visible_task(tx, &caller, id).await.map(Task::from)
-    })
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &new,
+        StatusCode::CREATED,
+        async |tx| {
+            let id = queue::enqueue(tx, &task).await?;
+            visible_task(tx, &caller, id).await.map(Task::from)
+        },
+    )
     .await
 }
 
@@ -321,11 +328,18 @@ async fn retry_task(
     Id(id): Id<i64>,
 ) -> Result<Response, ApiError> {
     caller.allow(TASK_WRITERS)?;
-    write(&state, &caller, &idempotency, &id, StatusCode::OK, async |tx| {
-        visible_task(tx, &caller, id).await?;
-        let state = queue::retry(tx, id).await?;
-        Ok(TaskState { id, state })
-    })
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &id,
+        StatusCode::OK,
+        async |tx| {
+            visible_task(tx, &caller, id).await?;
+            let state = queue::retry(tx, id).await?;
+            Ok(TaskState { id, state })
+        },
+    )
     .await
 }
 
@@ -340,10 +354,17 @@ async fn cancel_task(
     Id(id): Id<i64>,
 ) -> Result<Response, ApiError> {
     caller.allow(TASK_WRITERS)?;
-    write(&state, &caller, &idempotency, &id, StatusCode::OK, async |tx| {
-        visible_task(tx, &caller, id).await?;
-        let state = queue::cancel(tx, id).await?;
-        Ok(TaskState { id, state })
-    })
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &id,
+        StatusCode::OK,
+        async |tx| {
+            visible_task(tx, &caller, id).await?;
+            let state = queue::cancel(tx, id).await?;
+            Ok(TaskState { id, state })
+        },
+    )
     .await
 }

@@ -180,7 +180,12 @@ async fn list_usage(
     )
     .await?;
     Ok(axum::Json(page::page(rows, limit, |row| {
-        (row.end_time, row.job_id.clone(), row.submit_time, row.resource_id)
+        (
+            row.end_time,
+            row.job_id.clone(),
+            row.submit_time,
+            row.resource_id,
+        )
     })?))
 }
 
@@ -197,61 +202,91 @@ async fn submit_usage(
     if batch.records.is_empty() || batch.records.len() > MAX_BATCH {
         return Err(ApiError::invalid_field(
             "/records",
-            format!("must hold 1 to {MAX_BATCH} records, not {}", batch.records.len()),
+            format!(
+                "must hold 1 to {MAX_BATCH} records, not {}",
+                batch.records.len()
+            ),
         ));
     }
-    let column = |pick: fn(&UsageRecord) -> Uuid| batch.records.iter().map(pick).collect::<Vec<_>>();
+    let column =
+        |pick: fn(&UsageRecord) -> Uuid| batch.records.iter().map(pick).collect::<Vec<_>>();
     let clusters = column(|record| record.cluster_id);
     let resources = column(|record| record.resource_id);
     let allocations = column(|record| record.allocation_id);
     let people = column(|record| record.person_id);
-    let jobs: Vec<&str> = batch.records.iter().map(|record| record.job_id.as_str()).collect();
-    let submits: Vec<DateTime<Utc>> = batch.records.iter().map(|record| record.submit_time).collect();
+    let jobs: Vec<&str> = batch
+        .records
+        .iter()
+        .map(|record| record.job_id.as_str())
+        .collect();
+    let submits: Vec<DateTime<Utc>> = batch
+        .records
+        .iter()
+        .map(|record| record.submit_time)
+        .collect();
     let ends: Vec<DateTime<Utc>> = batch.records.iter().map(|record| record.end_time).collect();
-    let amounts: Vec<Decimal> = batch.records.iter().map(|record| record.raw_amount).collect();
+    let amounts: Vec<Decimal> = batch
+        .records
+        .iter()
+        .map(|record| record.raw_amount)
+        .collect();
     let site = caller.site_limit();
-    write(&state, &caller, &idempotency, &batch, StatusCode::OK, async |tx| {
-        let rows = query(
-            tx,
-            API_USAGE_SUBMIT,
-            &[
-                &clusters, &jobs, &submits, &ends, &resources, &allocations, &people, &amounts,
-                &site,
-            ],
-        )
-        .await?;
-        let mut receipt = UsageReceipt {
-            charged: 0,
-            already_charged: 0,
-            rejected: 0,
-            results: Vec::with_capacity(rows.len()),
-        };
-        for (index, row) in rows.iter().enumerate() {
-            let su_amount: Option<String> = row.get("su_amount");
-            let rejected: Option<String> = row.get("rejected");
-            let already: bool = row.get("already_charged");
-            let outcome = match (&rejected, already) {
-                (Some(_), _) => {
-                    receipt.rejected += 1;
-                    "rejected"
-                }
-                (None, true) => {
-                    receipt.already_charged += 1;
-                    "already_charged"
-                }
-                (None, false) => {
-                    receipt.charged += 1;
-                    "charged"
-                }
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &batch,
+        StatusCode::OK,
+        async |tx| {
+            let rows = query(
+                tx,
+                API_USAGE_SUBMIT,
+                &[
+                    &clusters,
+                    &jobs,
+                    &submits,
+                    &ends,
+                    &resources,
+                    &allocations,
+                    &people,
+                    &amounts,
+                    &site,
+                ],
+            )
+            .await?;
+            let mut receipt = UsageReceipt {
+                charged: 0,
+                already_charged: 0,
+                rejected: 0,
+                results: Vec::with_capacity(rows.len()),
             };
-            receipt.results.push(UsageOutcome {
-                index,
-                outcome: outcome.to_string(),
-                su_amount: su_amount.and_then(|amount| amount.parse().ok()),
-                error: rejected,
-            });
-        }
-        Ok(receipt)
-    })
+            for (index, row) in rows.iter().enumerate() {
+                let su_amount: Option<String> = row.get("su_amount");
+                let rejected: Option<String> = row.get("rejected");
+                let already: bool = row.get("already_charged");
+                let outcome = match (&rejected, already) {
+                    (Some(_), _) => {
+                        receipt.rejected += 1;
+                        "rejected"
+                    }
+                    (None, true) => {
+                        receipt.already_charged += 1;
+                        "already_charged"
+                    }
+                    (None, false) => {
+                        receipt.charged += 1;
+                        "charged"
+                    }
+                };
+                receipt.results.push(UsageOutcome {
+                    index,
+                    outcome: outcome.to_string(),
+                    su_amount: su_amount.and_then(|amount| amount.parse().ok()),
+                    error: rejected,
+                });
+            }
+            Ok(receipt)
+        },
+    )
     .await
 }

@@ -8,7 +8,10 @@ use crate::support::spawn_app;
 #[tokio::test]
 async fn a_request_without_credentials_is_refused_with_a_problem() {
     let app = spawn_app().await;
-    let reply = app.call(None, Method::GET, "/v1/organizations", None).await.expect(401);
+    let reply = app
+        .call(None, Method::GET, "/v1/organizations", None)
+        .await
+        .expect(401);
     assert_eq!(reply.content_type, "application/problem+json");
     assert_eq!(reply.field("status"), 401);
     assert!(reply.headers.get("www-authenticate").is_some());
@@ -17,12 +20,22 @@ async fn a_request_without_credentials_is_refused_with_a_problem() {
 #[tokio::test]
 async fn an_unknown_token_is_refused() {
     let app = spawn_app().await;
-    app.call(Some("purser_not-a-real-secret"), Method::GET, "/v1/organizations", None)
-        .await
-        .expect(401);
-    app.call(Some("eyJ.not.configured"), Method::GET, "/v1/organizations", None)
-        .await
-        .expect(401);
+    app.call(
+        Some("purser_not-a-real-secret"),
+        Method::GET,
+        "/v1/organizations",
+        None,
+    )
+    .await
+    .expect(401);
+    app.call(
+        Some("eyJ.not.configured"),
+        Method::GET,
+        "/v1/organizations",
+        None,
+    )
+    .await
+    .expect(401);
 }
 
 #[tokio::test]
@@ -31,7 +44,10 @@ async fn a_revoked_token_is_refused_from_then_on() {
     app.get("reader", "/v1/organizations").await.expect(200);
     let client = app.db.pool().connection().await.unwrap();
     client
-        .execute("UPDATE auth.token SET revoked_at = now() WHERE name = 'test reader'", &[])
+        .execute(
+            "UPDATE auth.token SET revoked_at = now() WHERE name = 'test reader'",
+            &[],
+        )
         .await
         .unwrap();
     app.get("reader", "/v1/organizations").await.expect(401);
@@ -65,10 +81,24 @@ async fn a_token_records_when_it_was_last_used() {
 #[tokio::test]
 async fn health_checks_need_no_token_and_readiness_checks_the_migrations() {
     let app = spawn_app().await;
-    let health = app.call(None, Method::GET, "/healthz", None).await.expect(200);
+    let health = app
+        .call(None, Method::GET, "/healthz", None)
+        .await
+        .expect(200);
     assert_eq!(health.field("status"), "ok");
-    app.call(None, Method::GET, "/readyz", None).await.expect(200);
+    app.call(None, Method::GET, "/readyz", None)
+        .await
+        .expect(200);
     app.db.pretend_a_newer_purser_migrated().await;
-    let not_ready = app.call(None, Method::GET, "/readyz", None).await.expect(503);
-    assert!(not_ready.field("detail").as_str().unwrap().contains("migration"));
+    let not_ready = app
+        .call(None, Method::GET, "/readyz", None)
+        .await
+        .expect(503);
+    assert!(
+        not_ready
+            .field("detail")
+            .as_str()
+            .unwrap()
+            .contains("migration")
+    );
 }

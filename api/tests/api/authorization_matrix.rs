@@ -104,7 +104,11 @@ async fn fixture(app: &TestApp) -> Fixture {
         .await
         .expect(201);
     let task = app
-        .post("admin", "/v1/tasks", json!({"site": "expanse", "kind": "noop"}))
+        .post(
+            "admin",
+            "/v1/tasks",
+            json!({"site": "expanse", "kind": "noop"}),
+        )
         .await
         .expect(201);
     Fixture {
@@ -140,7 +144,12 @@ fn uuid(value: &Value) -> Uuid {
 /// The request `caller` makes for `endpoint`: unique names per caller, so that two allowed
 /// callers do not collide, and fresh objects where a call uses one up (deciding a request,
 /// retrying a task).
-async fn request(app: &TestApp, fixture: &Fixture, endpoint: &str, caller: &str) -> (Method, String, Option<Value>) {
+async fn request(
+    app: &TestApp,
+    fixture: &Fixture,
+    endpoint: &str,
+    caller: &str,
+) -> (Method, String, Option<Value>) {
     let (method, template) = endpoint.split_once(' ').unwrap();
     let method: Method = method.parse().unwrap();
     let fresh_request = || async {
@@ -158,19 +167,30 @@ async fn request(app: &TestApp, fixture: &Fixture, endpoint: &str, caller: &str)
     };
     let delayed_task = || async {
         let created = app
-            .post("admin", "/v1/tasks", json!({"site": "expanse", "kind": "noop", "run_at": "2099-01-01T00:00:00Z"}))
+            .post(
+                "admin",
+                "/v1/tasks",
+                json!({"site": "expanse", "kind": "noop", "run_at": "2099-01-01T00:00:00Z"}),
+            )
             .await
             .expect(201);
         created.body["id"].as_i64().unwrap()
     };
     let (path, body) = match endpoint {
-        "POST /v1/organizations" => (template.to_string(), Some(json!({"name": format!("Org of {caller}")}))),
-        "GET /v1/organizations/{id}" => (format!("/v1/organizations/{}", fixture.organization), None),
+        "POST /v1/organizations" => (
+            template.to_string(),
+            Some(json!({"name": format!("Org of {caller}")})),
+        ),
+        "GET /v1/organizations/{id}" => {
+            (format!("/v1/organizations/{}", fixture.organization), None)
+        }
         "POST /v1/people" => (
             template.to_string(),
             Some(json!({"name": "New Person", "email": format!("{caller}@new.example")})),
         ),
-        "GET /v1/people/{id}" | "GET /v1/people/{id}/identities" | "GET /v1/people/{id}/cluster-accounts" => {
+        "GET /v1/people/{id}"
+        | "GET /v1/people/{id}/identities"
+        | "GET /v1/people/{id}/cluster-accounts" => {
             (template.replace("{id}", &fixture.alan.to_string()), None)
         }
         "POST /v1/people/{id}/identities" => (
@@ -181,12 +201,17 @@ async fn request(app: &TestApp, fixture: &Fixture, endpoint: &str, caller: &str)
             template.replace("{id}", &fixture.barbara.to_string()),
             Some(json!({"cluster_id": fixture.delta, "username": "barbara", "uid": 20003})),
         ),
-        "POST /v1/clusters" => (template.to_string(), Some(json!({"name": format!("cluster-{caller}")}))),
+        "POST /v1/clusters" => (
+            template.to_string(),
+            Some(json!({"name": format!("cluster-{caller}")})),
+        ),
         "GET /v1/clusters/{id}" => (format!("/v1/clusters/{}", fixture.expanse), None),
         "POST /v1/resources" => (
             template.to_string(),
-            Some(json!({"cluster_id": fixture.expanse, "name": format!("A100 {caller}"), "resource_type": "gpu",
-                        "unit": "gpu-hours", "slurm_partition": format!("a100-{caller}"), "slurm_tres": "gres/gpu"})),
+            Some(
+                json!({"cluster_id": fixture.expanse, "name": format!("A100 {caller}"), "resource_type": "gpu",
+                        "unit": "gpu-hours", "slurm_partition": format!("a100-{caller}"), "slurm_tres": "gres/gpu"}),
+            ),
         ),
         "GET /v1/resources/{id}" | "GET /v1/resources/{id}/rates" => {
             (template.replace("{id}", &fixture.cpu.to_string()), None)
@@ -197,20 +222,28 @@ async fn request(app: &TestApp, fixture: &Fixture, endpoint: &str, caller: &str)
         ),
         "POST /v1/projects" => (
             template.to_string(),
-            Some(json!({"title": "New", "pi_id": fixture.barbara, "origination": "LOCAL",
-                        "originated_id": format!("NEW-{caller}")})),
+            Some(
+                json!({"title": "New", "pi_id": fixture.barbara, "origination": "LOCAL",
+                        "originated_id": format!("NEW-{caller}")}),
+            ),
         ),
         "GET /v1/projects/{id}" => (format!("/v1/projects/{}", fixture.project), None),
-        "PATCH /v1/projects/{id}" => (format!("/v1/projects/{}", fixture.project), Some(json!({"status": "active"}))),
+        "PATCH /v1/projects/{id}" => (
+            format!("/v1/projects/{}", fixture.project),
+            Some(json!({"status": "active"})),
+        ),
         "POST /v1/allocations" => (
             template.to_string(),
-            Some(json!({"project_id": fixture.project, "cluster_id": fixture.expanse,
+            Some(
+                json!({"project_id": fixture.project, "cluster_id": fixture.expanse,
                         "account_name": format!("new-{caller}"), "initial_su": "10",
-                        "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2027-01-01T00:00:00Z"})),
+                        "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2027-01-01T00:00:00Z"}),
+            ),
         ),
-        "GET /v1/allocations/{id}" | "GET /v1/allocations/{id}/balance" => {
-            (template.replace("{id}", &fixture.allocation.to_string()), None)
-        }
+        "GET /v1/allocations/{id}" | "GET /v1/allocations/{id}/balance" => (
+            template.replace("{id}", &fixture.allocation.to_string()),
+            None,
+        ),
         "POST /v1/memberships" => {
             let person = match caller {
                 "admin" => BARBARA,
@@ -219,40 +252,58 @@ async fn request(app: &TestApp, fixture: &Fixture, endpoint: &str, caller: &str)
             };
             (
                 template.to_string(),
-                Some(json!({"allocation_id": fixture.allocation, "person_id": app.person(person).await, "cap_su": "100"})),
+                Some(
+                    json!({"allocation_id": fixture.allocation, "person_id": app.person(person).await, "cap_su": "100"}),
+                ),
             )
         }
-        "GET /v1/memberships/{id}" | "GET /v1/memberships/{id}/balance" => {
-            (template.replace("{id}", &fixture.alan_membership.to_string()), None)
-        }
+        "GET /v1/memberships/{id}" | "GET /v1/memberships/{id}/balance" => (
+            template.replace("{id}", &fixture.alan_membership.to_string()),
+            None,
+        ),
         "PATCH /v1/memberships/{id}" => (
             template.replace("{id}", &fixture.alan_membership.to_string()),
             Some(json!({"cap_su": "6000"})),
         ),
         "POST /v1/change-requests" => (
             template.to_string(),
-            Some(json!({"allocation_id": fixture.allocation, "kind": "supplement", "requested_su": "5",
+            Some(
+                json!({"allocation_id": fixture.allocation, "kind": "supplement", "requested_su": "5",
                         "justification": "a little more",
-                        "requester_id": if caller == "admin" { Some(app.person(ADA).await) } else { None }})),
+                        "requester_id": if caller == "admin" { Some(app.person(ADA).await) } else { None }}),
+            ),
         ),
-        "GET /v1/change-requests/{id}" => (format!("/v1/change-requests/{}", fixture.ada_request), None),
-        "POST /v1/change-requests/{id}/approve" | "POST /v1/change-requests/{id}/reject"
-        | "POST /v1/change-requests/{id}/cancel" => {
-            (template.replace("{id}", &fresh_request().await.to_string()), Some(json!({})))
+        "GET /v1/change-requests/{id}" => {
+            (format!("/v1/change-requests/{}", fixture.ada_request), None)
         }
-        "GET /v1/usage" => (format!("/v1/usage?allocation_id={}", fixture.allocation), None),
+        "POST /v1/change-requests/{id}/approve"
+        | "POST /v1/change-requests/{id}/reject"
+        | "POST /v1/change-requests/{id}/cancel" => (
+            template.replace("{id}", &fresh_request().await.to_string()),
+            Some(json!({})),
+        ),
+        "GET /v1/usage" => (
+            format!("/v1/usage?allocation_id={}", fixture.allocation),
+            None,
+        ),
         "POST /v1/usage" => (
             template.to_string(),
-            Some(json!({"records": [{"cluster_id": fixture.expanse, "job_id": format!("job-{caller}"),
+            Some(
+                json!({"records": [{"cluster_id": fixture.expanse, "job_id": format!("job-{caller}"),
                 "submit_time": "2026-11-01T00:00:00Z", "end_time": "2026-11-01T01:00:00Z",
                 "resource_id": fixture.cpu, "allocation_id": fixture.allocation,
-                "person_id": fixture.alan, "raw_amount": "16"}]})),
+                "person_id": fixture.alan, "raw_amount": "16"}]}),
+            ),
         ),
-        "POST /v1/tasks" => (template.to_string(), Some(json!({"site": "expanse", "kind": "noop"}))),
+        "POST /v1/tasks" => (
+            template.to_string(),
+            Some(json!({"site": "expanse", "kind": "noop"})),
+        ),
         "GET /v1/tasks/{id}" => (format!("/v1/tasks/{}", fixture.task), None),
-        "POST /v1/tasks/{id}/retry" | "POST /v1/tasks/{id}/cancel" => {
-            (template.replace("{id}", &delayed_task().await.to_string()), None)
-        }
+        "POST /v1/tasks/{id}/retry" | "POST /v1/tasks/{id}/cancel" => (
+            template.replace("{id}", &delayed_task().await.to_string()),
+            None,
+        ),
         _ => (template.to_string(), None),
     };
     (method, path, body)
@@ -275,16 +326,27 @@ async fn every_endpoint_allows_exactly_the_roles_the_matrix_names() {
                 other => panic!("unknown outcome {other}"),
             };
             if !fits {
-                wrong.push(format!("{endpoint} as {caller}: expected {expected}, got {status} {}", reply.body));
+                wrong.push(format!(
+                    "{endpoint} as {caller}: expected {expected}, got {status} {}",
+                    reply.body
+                ));
             }
         }
         let (method, path, body) = request(&app, &fixture, endpoint, "admin").await;
         let anonymous = app.call(None, method, &path, body).await;
         if anonymous.status.as_u16() != 401 {
-            wrong.push(format!("{endpoint} without a token: expected 401, got {}", anonymous.status));
+            wrong.push(format!(
+                "{endpoint} without a token: expected 401, got {}",
+                anonymous.status
+            ));
         }
     }
-    assert!(wrong.is_empty(), "{} cells differ:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} cells differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }
 
 #[test]
@@ -298,6 +360,12 @@ fn the_matrix_names_every_operation_of_the_api() {
             }
         }
     }
-    let named: BTreeSet<String> = MATRIX.iter().map(|(endpoint, _)| endpoint.to_string()).collect();
-    assert_eq!(operations, named, "the matrix and the OpenAPI document name different operations");
+    let named: BTreeSet<String> = MATRIX
+        .iter()
+        .map(|(endpoint, _)| endpoint.to_string())
+        .collect();
+    assert_eq!(
+        operations, named,
+        "the matrix and the OpenAPI document name different operations"
+    );
 }

@@ -19,14 +19,30 @@ fn assert_problem(reply: &Reply, status: u16) {
 async fn malformed_json_is_a_400() {
     let app = spawn_app().await;
     let reply = app
-        .send_raw("admin", Method::POST, "/v1/organizations", "application/json", b"{\"name\": ".to_vec())
+        .send_raw(
+            "admin",
+            Method::POST,
+            "/v1/organizations",
+            "application/json",
+            b"{\"name\": ".to_vec(),
+        )
         .await;
     assert_problem(&reply, 400);
     let trailing = app
-        .send_raw("admin", Method::POST, "/v1/organizations", "application/json", b"{\"name\": \"A\"} x".to_vec())
+        .send_raw(
+            "admin",
+            Method::POST,
+            "/v1/organizations",
+            "application/json",
+            b"{\"name\": \"A\"} x".to_vec(),
+        )
         .await;
     assert_problem(&trailing, 400);
-    assert_eq!(app.count("SELECT count(*) FROM registry.organization WHERE name = 'A'").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM registry.organization WHERE name = 'A'")
+            .await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -43,7 +59,9 @@ async fn a_wrong_type_is_a_422_naming_the_field() {
         .await;
     assert_problem(&reply, 422);
     assert_eq!(reply.field("errors")[0]["pointer"], "/cap_su");
-    let reply = app.post("admin", "/v1/organizations", json!({"name": 5})).await;
+    let reply = app
+        .post("admin", "/v1/organizations", json!({"name": 5}))
+        .await;
     assert_problem(&reply, 422);
     assert_eq!(reply.field("errors")[0]["pointer"], "/name");
 }
@@ -51,16 +69,28 @@ async fn a_wrong_type_is_a_422_naming_the_field() {
 #[tokio::test]
 async fn an_unknown_field_is_a_422_naming_it() {
     let app = spawn_app().await;
-    let reply = app.post("admin", "/v1/organizations", json!({"name": "X", "colour": "red"})).await;
+    let reply = app
+        .post(
+            "admin",
+            "/v1/organizations",
+            json!({"name": "X", "colour": "red"}),
+        )
+        .await;
     assert_problem(&reply, 422);
     assert_eq!(reply.field("errors")[0]["pointer"], "/colour");
-    assert_eq!(app.count("SELECT count(*) FROM registry.organization WHERE name = 'X'").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM registry.organization WHERE name = 'X'")
+            .await,
+        0
+    );
 }
 
 #[tokio::test]
 async fn a_missing_field_is_a_422() {
     let app = spawn_app().await;
-    let reply = app.post("admin", "/v1/clusters", json!({"description": "no name"})).await;
+    let reply = app
+        .post("admin", "/v1/clusters", json!({"description": "no name"}))
+        .await;
     assert_problem(&reply, 422);
 }
 
@@ -68,7 +98,9 @@ async fn a_missing_field_is_a_422() {
 async fn an_oversize_body_is_a_413() {
     let app = spawn_app().await;
     let name = "x".repeat(purser_api::BODY_LIMIT + 1);
-    let reply = app.post("admin", "/v1/organizations", json!({ "name": name })).await;
+    let reply = app
+        .post("admin", "/v1/organizations", json!({ "name": name }))
+        .await;
     assert_problem(&reply, 413);
 }
 
@@ -76,7 +108,13 @@ async fn an_oversize_body_is_a_413() {
 async fn a_body_that_is_not_json_is_a_415() {
     let app = spawn_app().await;
     let reply = app
-        .send_raw("admin", Method::POST, "/v1/organizations", "text/plain", b"name=X".to_vec())
+        .send_raw(
+            "admin",
+            Method::POST,
+            "/v1/organizations",
+            "text/plain",
+            b"name=X".to_vec(),
+        )
         .await;
     assert_problem(&reply, 415);
 }
@@ -97,11 +135,27 @@ async fn bad_paths_and_query_parameters_are_400s_and_422s() {
 async fn what_the_database_refuses_is_a_4xx_naming_the_rule() {
     let app = spawn_app().await;
     // A duplicate: 409.
-    let duplicate = app.post("admin", "/v1/clusters", json!({"name": "expanse"})).await;
+    let duplicate = app
+        .post("admin", "/v1/clusters", json!({"name": "expanse"}))
+        .await;
     assert_problem(&duplicate, 409);
-    assert!(duplicate.field("detail").as_str().unwrap().contains("already exists"));
+    assert!(
+        duplicate
+            .field("detail")
+            .as_str()
+            .unwrap()
+            .contains("already exists")
+    );
     // A broken CHECK: 422.
-    assert_problem(&app.post("admin", "/v1/clusters", json!({"name": "no spaces allowed"})).await, 422);
+    assert_problem(
+        &app.post(
+            "admin",
+            "/v1/clusters",
+            json!({"name": "no spaces allowed"}),
+        )
+        .await,
+        422,
+    );
     // A missing reference: 422.
     let missing = json!({"title": "T", "pi_id": uuid::Uuid::nil(), "origination": "LOCAL", "originated_id": "T-1"});
     assert_problem(&app.post("admin", "/v1/projects", missing).await, 422);
@@ -116,6 +170,20 @@ async fn what_the_database_refuses_is_a_4xx_naming_the_rule() {
         .await
         .expect(201);
     let id = request.field("id").as_str().unwrap().to_string();
-    app.post("admin", &format!("/v1/change-requests/{id}/reject"), json!({})).await.expect(200);
-    assert_problem(&app.post("admin", &format!("/v1/change-requests/{id}/approve"), json!({})).await, 409);
+    app.post(
+        "admin",
+        &format!("/v1/change-requests/{id}/reject"),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    assert_problem(
+        &app.post(
+            "admin",
+            &format!("/v1/change-requests/{id}/approve"),
+            json!({}),
+        )
+        .await,
+        409,
+    );
 }

@@ -12,18 +12,31 @@ async fn a_retried_post_with_the_same_key_returns_the_first_response_and_writes_
     let body = json!({"name": "Once University"});
     let headers = [("Idempotency-Key", "create-once")];
     let first = app
-        .call_with(Some("admin"), Method::POST, "/v1/organizations", Some(body.clone()), &headers)
+        .call_with(
+            Some("admin"),
+            Method::POST,
+            "/v1/organizations",
+            Some(body.clone()),
+            &headers,
+        )
         .await
         .expect(201);
     let second = app
-        .call_with(Some("admin"), Method::POST, "/v1/organizations", Some(body), &headers)
+        .call_with(
+            Some("admin"),
+            Method::POST,
+            "/v1/organizations",
+            Some(body),
+            &headers,
+        )
         .await
         .expect(201);
     assert_eq!(first.body, second.body);
     assert!(first.headers.get("idempotent-replayed").is_none());
     assert_eq!(second.headers.get("idempotent-replayed").unwrap(), "true");
     assert_eq!(
-        app.count("SELECT count(*) FROM registry.organization WHERE name = 'Once University'").await,
+        app.count("SELECT count(*) FROM registry.organization WHERE name = 'Once University'")
+            .await,
         1
     );
 }
@@ -35,26 +48,52 @@ async fn a_retried_membership_enqueues_its_task_once() {
                       "person_id": app.person(crate::support::BARBARA).await});
     let headers = [("Idempotency-Key", "add-barbara")];
     for _ in 0..3 {
-        app.call_with(Some("pi"), Method::POST, "/v1/memberships", Some(body.clone()), &headers)
-            .await
-            .expect(201);
+        app.call_with(
+            Some("pi"),
+            Method::POST,
+            "/v1/memberships",
+            Some(body.clone()),
+            &headers,
+        )
+        .await
+        .expect(201);
     }
-    assert_eq!(app.count("SELECT count(*) FROM queue.task WHERE kind = 'membership.sync'").await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM queue.task WHERE kind = 'membership.sync'")
+            .await,
+        1
+    );
 }
 
 #[tokio::test]
 async fn the_same_key_with_a_different_request_is_refused() {
     let app = spawn_app().await;
     let headers = [("Idempotency-Key", "k")];
-    app.call_with(Some("admin"), Method::POST, "/v1/organizations", Some(json!({"name": "A"})), &headers)
-        .await
-        .expect(201);
+    app.call_with(
+        Some("admin"),
+        Method::POST,
+        "/v1/organizations",
+        Some(json!({"name": "A"})),
+        &headers,
+    )
+    .await
+    .expect(201);
     let reused = app
-        .call_with(Some("admin"), Method::POST, "/v1/organizations", Some(json!({"name": "B"})), &headers)
+        .call_with(
+            Some("admin"),
+            Method::POST,
+            "/v1/organizations",
+            Some(json!({"name": "B"})),
+            &headers,
+        )
         .await
         .expect(422);
     assert_eq!(reused.field("errors")[0]["pointer"], "Idempotency-Key");
-    assert_eq!(app.count("SELECT count(*) FROM registry.organization WHERE name = 'B'").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM registry.organization WHERE name = 'B'")
+            .await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -63,7 +102,13 @@ async fn concurrent_requests_with_one_key_write_once() {
     let headers = [("Idempotency-Key", "race")];
     let body = json!({"name": "Raced Institute"});
     let calls = (0..8).map(|_| {
-        app.call_with(Some("admin"), Method::POST, "/v1/organizations", Some(body.clone()), &headers)
+        app.call_with(
+            Some("admin"),
+            Method::POST,
+            "/v1/organizations",
+            Some(body.clone()),
+            &headers,
+        )
     });
     let replies = futures_util::future::join_all(calls).await;
     let ids: std::collections::BTreeSet<String> = replies
@@ -75,7 +120,8 @@ async fn concurrent_requests_with_one_key_write_once() {
         .collect();
     assert_eq!(ids.len(), 1);
     assert_eq!(
-        app.count("SELECT count(*) FROM registry.organization WHERE name = 'Raced Institute'").await,
+        app.count("SELECT count(*) FROM registry.organization WHERE name = 'Raced Institute'")
+            .await,
         1
     );
 }
@@ -89,25 +135,50 @@ async fn keys_belong_to_their_caller() {
         json!({"allocation_id": allocation, "kind": "supplement", "requested_su": "1",
                "justification": justification, "requester_id": null})
     };
-    app.call_with(Some("pi"), Method::POST, "/v1/change-requests", Some(request("pi's")), &headers)
-        .await
-        .expect(201);
+    app.call_with(
+        Some("pi"),
+        Method::POST,
+        "/v1/change-requests",
+        Some(request("pi's")),
+        &headers,
+    )
+    .await
+    .expect(201);
     let mut admin_request = request("admin's");
     admin_request["requester_id"] = json!(app.person(crate::support::ADA).await);
     let admins = app
-        .call_with(Some("admin"), Method::POST, "/v1/change-requests", Some(admin_request), &headers)
+        .call_with(
+            Some("admin"),
+            Method::POST,
+            "/v1/change-requests",
+            Some(admin_request),
+            &headers,
+        )
         .await
         .expect(201);
     assert!(admins.headers.get("idempotent-replayed").is_none());
-    assert_eq!(app.count("SELECT count(*) FROM registry.change_request").await, 2);
+    assert_eq!(
+        app.count("SELECT count(*) FROM registry.change_request")
+            .await,
+        2
+    );
 }
 
 #[tokio::test]
 async fn a_failed_request_does_not_hold_its_key() {
     let app = spawn_app().await;
     let headers = [("Idempotency-Key", "retry-after-fix")];
-    app.call_with(Some("admin"), Method::POST, "/v1/clusters", Some(json!({"name": "expanse"})), &headers)
-        .await
-        .expect(409);
-    assert_eq!(app.count("SELECT count(*) FROM api.idempotency_key").await, 0);
+    app.call_with(
+        Some("admin"),
+        Method::POST,
+        "/v1/clusters",
+        Some(json!({"name": "expanse"})),
+        &headers,
+    )
+    .await
+    .expect(409);
+    assert_eq!(
+        app.count("SELECT count(*) FROM api.idempotency_key").await,
+        0
+    );
 }

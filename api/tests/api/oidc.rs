@@ -19,7 +19,14 @@ const AUDIENCE: &str = "purser";
 fn generate_key(directory: &std::path::Path, name: &str) -> EncodingKey {
     let path = directory.join(name);
     let status = std::process::Command::new("openssl")
-        .args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"])
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
         .arg(&path)
         .status()
         .expect("openssl runs");
@@ -41,8 +48,16 @@ fn idp() -> Idp {
     let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap();
     jwk.common.key_id = Some("idp-1".to_string());
     let jwks_file = directory.join("jwks.json");
-    std::fs::write(&jwks_file, serde_json::to_vec(&JwkSet { keys: vec![jwk] }).unwrap()).unwrap();
-    Idp { key, stranger, jwks_file }
+    std::fs::write(
+        &jwks_file,
+        serde_json::to_vec(&JwkSet { keys: vec![jwk] }).unwrap(),
+    )
+    .unwrap();
+    Idp {
+        key,
+        stranger,
+        jwks_file,
+    }
 }
 
 fn token(key: &EncodingKey, claims: Value) -> String {
@@ -53,7 +68,8 @@ fn token(key: &EncodingKey, claims: Value) -> String {
 
 fn claims(subject: &str, role: Option<&str>) -> Value {
     let now = chrono::Utc::now().timestamp();
-    let mut claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "iat": now, "exp": now + 300});
+    let mut claims =
+        json!({"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "iat": now, "exp": now + 300});
     if let Some(role) = role {
         claims["purser_role"] = json!(role);
     }
@@ -80,10 +96,17 @@ async fn a_valid_jwt_acts_with_the_role_its_claim_names_and_is_audited_by_subjec
     let idp = idp();
     let app = spawn(&idp).await;
     let admin = token(&idp.key, claims("ops-admin", Some("admin")));
-    app.call(Some(&admin), Method::GET, "/v1/audit", None).await.expect(200);
-    app.call(Some(&admin), Method::POST, "/v1/organizations", Some(json!({"name": "Via OIDC"})))
+    app.call(Some(&admin), Method::GET, "/v1/audit", None)
         .await
-        .expect(201);
+        .expect(200);
+    app.call(
+        Some(&admin),
+        Method::POST,
+        "/v1/organizations",
+        Some(json!({"name": "Via OIDC"})),
+    )
+    .await
+    .expect(201);
     let actor: String = app
         .scalar("SELECT actor FROM audit.event WHERE table_name = 'registry.organization' AND after->>'name' = $1", "Via OIDC")
         .await;
@@ -95,17 +118,31 @@ async fn a_pi_jwt_is_the_person_whose_identity_is_its_subject() {
     let idp = idp();
     let app = spawn(&idp).await;
     let ada = app.person(crate::support::ADA).await;
-    app.post("admin", &format!("/v1/people/{ada}/identities"), json!({"source": "oidc", "external_id": "ada-sub"}))
-        .await
-        .expect(201);
+    app.post(
+        "admin",
+        &format!("/v1/people/{ada}/identities"),
+        json!({"source": "oidc", "external_id": "ada-sub"}),
+    )
+    .await
+    .expect(201);
     let pi = token(&idp.key, claims("ada-sub", Some("pi")));
-    let allocations = app.call(Some(&pi), Method::GET, "/v1/allocations", None).await.expect(200);
-    let accounts: Vec<&str> = allocations.field("items").as_array().unwrap().iter()
-        .map(|item| item["account_name"].as_str().unwrap()).collect();
+    let allocations = app
+        .call(Some(&pi), Method::GET, "/v1/allocations", None)
+        .await
+        .expect(200);
+    let accounts: Vec<&str> = allocations
+        .field("items")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["account_name"].as_str().unwrap())
+        .collect();
     assert_eq!(accounts.len(), 2, "{accounts:?}");
     assert!(accounts.contains(&"che260001") && accounts.contains(&"bio7"));
     let stranger = token(&idp.key, claims("nobody-sub", Some("pi")));
-    app.call(Some(&stranger), Method::GET, "/v1/allocations", None).await.expect(403);
+    app.call(Some(&stranger), Method::GET, "/v1/allocations", None)
+        .await
+        .expect(403);
 }
 
 #[tokio::test]
@@ -113,7 +150,9 @@ async fn a_jwt_without_a_role_is_forbidden() {
     let idp = idp();
     let app = spawn(&idp).await;
     let roleless = token(&idp.key, claims("someone", None));
-    app.call(Some(&roleless), Method::GET, "/v1/clusters", None).await.expect(403);
+    app.call(Some(&roleless), Method::GET, "/v1/clusters", None)
+        .await
+        .expect(403);
 }
 
 #[tokio::test]
@@ -129,16 +168,26 @@ async fn jwts_with_the_wrong_audience_expiry_key_or_algorithm_are_refused() {
     let shared_secret = {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some("idp-1".to_string());
-        jsonwebtoken::encode(&header, &claims("ops", Some("admin")), &EncodingKey::from_secret(b"guess")).unwrap()
+        jsonwebtoken::encode(
+            &header,
+            &claims("ops", Some("admin")),
+            &EncodingKey::from_secret(b"guess"),
+        )
+        .unwrap()
     };
     for (what, credential) in [
         ("wrong audience", token(&idp.key, wrong_audience)),
         ("expired", token(&idp.key, expired)),
         ("wrong issuer", token(&idp.key, wrong_issuer)),
-        ("another key", token(&idp.stranger, claims("ops", Some("admin")))),
+        (
+            "another key",
+            token(&idp.stranger, claims("ops", Some("admin"))),
+        ),
         ("shared secret", shared_secret),
     ] {
-        let reply = app.call(Some(&credential), Method::GET, "/v1/clusters", None).await;
+        let reply = app
+            .call(Some(&credential), Method::GET, "/v1/clusters", None)
+            .await;
         assert_eq!(reply.status.as_u16(), 401, "{what}: {:#}", reply.body);
     }
 }

@@ -31,6 +31,12 @@ fn the_document_is_openapi_3_1() {
 #[tokio::test]
 async fn the_served_document_is_the_generated_one() {
     let app = spawn_app().await;
-    let served = app.call(None, Method::GET, "/v1/openapi.json", None).await.expect(200);
-    assert_eq!(served.body, serde_json::to_value(purser_api::openapi::document()).unwrap());
+    let served = app
+        .call(None, Method::GET, "/v1/openapi.json", None)
+        .await
+        .expect(200);
+    assert_eq!(
+        served.body,
+        serde_json::to_value(purser_api::openapi::document()).unwrap()
+    );
 }

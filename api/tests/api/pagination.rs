@@ -32,14 +32,23 @@ async fn walk(app: &TestApp, caller: &str, path: &str, limit: usize) -> (Vec<Val
 async fn walking_pages_yields_every_organization_once_in_id_order() {
     let app = spawn_app().await;
     for number in 0..9 {
-        app.post("admin", "/v1/organizations", json!({"name": format!("Org {number}")})).await.expect(201);
+        app.post(
+            "admin",
+            "/v1/organizations",
+            json!({"name": format!("Org {number}")}),
+        )
+        .await
+        .expect(201);
     }
     let (all, pages) = walk(&app, "admin", "/v1/organizations?", 500).await;
     assert_eq!((all.len(), pages), (11, 1));
     let (paged, pages) = walk(&app, "admin", "/v1/organizations?", 3).await;
     assert_eq!(pages, 4);
     assert_eq!(paged, all);
-    let ids: Vec<&str> = paged.iter().map(|item| item["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = paged
+        .iter()
+        .map(|item| item["id"].as_str().unwrap())
+        .collect();
     let mut sorted = ids.clone();
     sorted.sort_unstable();
     assert_eq!(ids, sorted);
@@ -49,20 +58,39 @@ async fn walking_pages_yields_every_organization_once_in_id_order() {
 async fn a_filter_holds_across_pages() {
     let app = spawn_app().await;
     let expanse = app.cluster("expanse").await;
-    let (items, _) = walk(&app, "admin", &format!("/v1/allocations?cluster_id={expanse}"), 1).await;
+    let (items, _) = walk(
+        &app,
+        "admin",
+        &format!("/v1/allocations?cluster_id={expanse}"),
+        1,
+    )
+    .await;
     assert_eq!(items.len(), 2);
-    assert!(items.iter().all(|item| item["cluster_id"] == json!(expanse)));
+    assert!(
+        items
+            .iter()
+            .all(|item| item["cluster_id"] == json!(expanse))
+    );
 }
 
 #[tokio::test]
 async fn tasks_page_newest_first() {
     let app = spawn_app().await;
     for _ in 0..5 {
-        app.post("admin", "/v1/tasks", json!({"site": "expanse", "kind": "noop"})).await.expect(201);
+        app.post(
+            "admin",
+            "/v1/tasks",
+            json!({"site": "expanse", "kind": "noop"}),
+        )
+        .await
+        .expect(201);
     }
     let (tasks, pages) = walk(&app, "admin", "/v1/tasks?site=expanse", 2).await;
     assert_eq!((tasks.len(), pages), (5, 3));
-    let ids: Vec<i64> = tasks.iter().map(|task| task["id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = tasks
+        .iter()
+        .map(|task| task["id"].as_i64().unwrap())
+        .collect();
     assert!(ids.windows(2).all(|pair| pair[0] > pair[1]), "{ids:?}");
 }
 
@@ -83,9 +111,23 @@ async fn usage_pages_by_job_end_across_a_composite_key() {
                    "allocation_id": allocation, "person_id": alan, "raw_amount": "1"})
         })
         .collect();
-    app.post("admin", "/v1/usage", json!({ "records": records })).await.expect(200);
-    let (all, _) = walk(&app, "pi", &format!("/v1/usage?allocation_id={allocation}"), 500).await;
-    let (paged, pages) = walk(&app, "pi", &format!("/v1/usage?allocation_id={allocation}"), 2).await;
+    app.post("admin", "/v1/usage", json!({ "records": records }))
+        .await
+        .expect(200);
+    let (all, _) = walk(
+        &app,
+        "pi",
+        &format!("/v1/usage?allocation_id={allocation}"),
+        500,
+    )
+    .await;
+    let (paged, pages) = walk(
+        &app,
+        "pi",
+        &format!("/v1/usage?allocation_id={allocation}"),
+        2,
+    )
+    .await;
     assert_eq!((all.len(), pages), (7, 4));
     assert_eq!(paged, all);
 }

@@ -51,7 +51,12 @@ impl Reply {
     /// Asserts the status, printing the body when it differs.
     #[track_caller]
     pub fn expect(self, status: u16) -> Self {
-        assert_eq!(self.status.as_u16(), status, "unexpected reply: {:#}", self.body);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected reply: {:#}",
+            self.body
+        );
         self
     }
 }
@@ -122,7 +127,13 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
 impl TestApp {
     /// Calls the API as `caller` (a key of `tokens`, or a raw `Bearer` credential when it is not
     /// one; None for no credentials) with an optional JSON body.
-    pub async fn call(&self, caller: Option<&str>, method: Method, path: &str, body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        caller: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
         self.call_with(caller, method, path, body, &[]).await
     }
 
@@ -150,7 +161,14 @@ impl TestApp {
     }
 
     /// Sends raw bytes with a content type.
-    pub async fn send_raw(&self, caller: &str, method: Method, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+    pub async fn send_raw(
+        &self,
+        caller: &str,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
         let request = self
             .http
             .request(method, format!("{}{path}", self.address))
@@ -165,7 +183,8 @@ impl TestApp {
     }
 
     pub async fn post(&self, caller: &str, path: &str, body: Value) -> Reply {
-        self.call(Some(caller), Method::POST, path, Some(body)).await
+        self.call(Some(caller), Method::POST, path, Some(body))
+            .await
     }
 
     /// A person's id by email.
@@ -176,16 +195,25 @@ impl TestApp {
 
     /// The id of the allocation with this account name.
     pub async fn allocation(&self, account: &str) -> Uuid {
-        self.scalar("SELECT id FROM registry.allocation WHERE account_name = $1", account).await
+        self.scalar(
+            "SELECT id FROM registry.allocation WHERE account_name = $1",
+            account,
+        )
+        .await
     }
 
     /// The id of the cluster with this name.
     pub async fn cluster(&self, name: &str) -> Uuid {
-        self.scalar("SELECT id FROM registry.cluster WHERE name = $1", name).await
+        self.scalar("SELECT id FROM registry.cluster WHERE name = $1", name)
+            .await
     }
 
     /// One value from the database, for fixtures and for checking what an API call wrote.
-    pub async fn scalar<T: for<'a> tokio_postgres::types::FromSql<'a>>(&self, sql: &str, arg: &str) -> T {
+    pub async fn scalar<T: for<'a> tokio_postgres::types::FromSql<'a>>(
+        &self,
+        sql: &str,
+        arg: &str,
+    ) -> T {
         let client = self.db.pool().connection().await.unwrap();
         client.query_one(sql, &[&arg]).await.unwrap().get(0)
     }

@@ -22,10 +22,16 @@ async fn a_write_whose_task_cannot_be_enqueued_leaves_no_row_behind() {
     let body = json!({"allocation_id": app.allocation("che260001").await, "person_id": app.person(BARBARA).await});
     let reply = app.post("pi", "/v1/memberships", body).await.expect(500);
     assert_eq!(reply.content_type, "application/problem+json");
-    assert!(!reply.field("detail").as_str().unwrap().contains("broken"), "internal errors stay in the log");
+    assert!(
+        !reply.field("detail").as_str().unwrap().contains("broken"),
+        "internal errors stay in the log"
+    );
     let barbara = app.person(BARBARA).await;
     let rows: i64 = app
-        .scalar("SELECT count(*) FROM registry.membership WHERE person_id::text = $1", &barbara.to_string())
+        .scalar(
+            "SELECT count(*) FROM registry.membership WHERE person_id::text = $1",
+            &barbara.to_string(),
+        )
         .await;
     assert_eq!(rows, 0);
     assert_eq!(app.count("SELECT count(*) FROM audit.event WHERE table_name = 'registry.membership' AND actor LIKE 'test pi%'").await, 0);
@@ -45,31 +51,58 @@ async fn adding_a_member_writes_the_membership_its_audit_record_and_its_task_tog
     let allocation = app.allocation("che260001").await;
     let barbara = app.person(BARBARA).await;
     let reply = app
-        .post("pi", "/v1/memberships", json!({"allocation_id": allocation, "person_id": barbara, "cap_su": "250.5"}))
+        .post(
+            "pi",
+            "/v1/memberships",
+            json!({"allocation_id": allocation, "person_id": barbara, "cap_su": "250.5"}),
+        )
         .await
         .expect(201);
     assert_eq!(reply.field("membership")["cap_su"], "250.5");
     let task_id = reply.field("task_ids")[0].as_i64().unwrap();
-    let task = app.get("admin", &format!("/v1/tasks/{task_id}")).await.expect(200);
+    let task = app
+        .get("admin", &format!("/v1/tasks/{task_id}"))
+        .await
+        .expect(200);
     assert_eq!(task.field("task")["kind"], "membership.sync");
     assert_eq!(task.field("task")["site"], "expanse");
     assert_eq!(task.field("task")["lane"], "account:expanse/che260001");
     assert_eq!(task.field("task")["payload"]["cap_su"], "250.5");
     let membership_id = reply.field("membership")["id"].as_str().unwrap();
     let audit = app
-        .get("reader", &format!("/v1/audit?table=registry.membership&row_id={membership_id}"))
+        .get(
+            "reader",
+            &format!("/v1/audit?table=registry.membership&row_id={membership_id}"),
+        )
         .await
         .expect(200);
     let events = audit.field("items").as_array().unwrap();
     assert_eq!(events.len(), 1);
-    assert!(events[0]["actor"].as_str().unwrap().starts_with("test pi (token "));
+    assert!(
+        events[0]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("test pi (token ")
+    );
     // Changing the cap is a second audited change and a second task.
     let changed = app
-        .call(Some("pi"), reqwest::Method::PATCH, &format!("/v1/memberships/{membership_id}"), Some(json!({"cap_su": null})))
+        .call(
+            Some("pi"),
+            reqwest::Method::PATCH,
+            &format!("/v1/memberships/{membership_id}"),
+            Some(json!({"cap_su": null})),
+        )
         .await
         .expect(200);
-    assert_eq!(changed.field("membership")["cap_su"], serde_json::Value::Null);
-    assert_eq!(app.count("SELECT count(*) FROM queue.task WHERE kind = 'membership.sync'").await, 2);
+    assert_eq!(
+        changed.field("membership")["cap_su"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM queue.task WHERE kind = 'membership.sync'")
+            .await,
+        2
+    );
 }
 
 #[tokio::test]
@@ -82,22 +115,37 @@ async fn an_approved_supplement_raises_the_balance_and_tells_the_site() {
         .await
         .expect(201);
     assert_eq!(submitted.field("state"), "PENDING");
-    assert_eq!(submitted.field("requester_id"), &json!(app.person(ADA).await));
+    assert_eq!(
+        submitted.field("requester_id"),
+        &json!(app.person(ADA).await)
+    );
     let id = submitted.field("id").as_str().unwrap();
     let decided = app
-        .post("admin", &format!("/v1/change-requests/{id}/approve"), json!({"comment": "approved by the committee"}))
+        .post(
+            "admin",
+            &format!("/v1/change-requests/{id}/approve"),
+            json!({"comment": "approved by the committee"}),
+        )
         .await
         .expect(200);
     assert_eq!(decided.field("change_request")["state"], "APPROVED");
-    let events = decided.field("change_request")["events"].as_array().unwrap();
+    let events = decided.field("change_request")["events"]
+        .as_array()
+        .unwrap();
     assert_eq!(events.len(), 2);
     assert_eq!(events[1]["comment"], "approved by the committee");
     assert!(decided.field("diff_id").is_string());
-    let balance = app.get("member", &format!("/v1/allocations/{allocation}/balance")).await.expect(200);
+    let balance = app
+        .get("member", &format!("/v1/allocations/{allocation}/balance"))
+        .await
+        .expect(200);
     assert_eq!(balance.field("granted_su"), "1234.5");
     assert_eq!(balance.field("balance_su"), "51234.5");
     let task_id = decided.field("task_ids")[0].as_i64().unwrap();
-    let task = app.get("admin", &format!("/v1/tasks/{task_id}")).await.expect(200);
+    let task = app
+        .get("admin", &format!("/v1/tasks/{task_id}"))
+        .await
+        .expect(200);
     assert_eq!(task.field("task")["kind"], "allocation.sync");
     assert_eq!(task.field("task")["payload"]["balance_su"], "51234.5");
     assert!(task.field("attempts").as_array().unwrap().is_empty());
@@ -121,22 +169,52 @@ async fn a_usage_batch_charges_each_record_once_and_rejects_bad_ones_alone() {
     let batch = json!({"records": [record("1", expanse, "64"), record("2", delta, "1"), record("1", expanse, "64"),
                                    record("3", expanse, "-1")]});
     let receipt = app.post("daemon", "/v1/usage", batch).await.expect(200);
-    assert_eq!((receipt.field("charged"), receipt.field("rejected")), (&json!(1), &json!(3)));
+    assert_eq!(
+        (receipt.field("charged"), receipt.field("rejected")),
+        (&json!(1), &json!(3))
+    );
     let results = receipt.field("results").as_array().unwrap();
     assert_eq!(results[0]["su_amount"], "64.000000");
-    assert!(results[1]["error"].as_str().unwrap().contains("is not site expanse"));
+    assert!(
+        results[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("is not site expanse")
+    );
     assert!(results[2]["error"].as_str().unwrap().contains("repeats"));
-    assert!(results[3]["error"].as_str().unwrap().contains("zero or more"));
-    let again = app.post("admin", "/v1/usage", json!({"records": [record("1", expanse, "64")]})).await.expect(200);
+    assert!(
+        results[3]["error"]
+            .as_str()
+            .unwrap()
+            .contains("zero or more")
+    );
+    let again = app
+        .post(
+            "admin",
+            "/v1/usage",
+            json!({"records": [record("1", expanse, "64")]}),
+        )
+        .await
+        .expect(200);
     assert_eq!(again.field("already_charged"), 1);
-    let balance = app.get("pi", &format!("/v1/allocations/{allocation}/balance")).await.expect(200);
+    let balance = app
+        .get("pi", &format!("/v1/allocations/{allocation}/balance"))
+        .await
+        .expect(200);
     assert_eq!(balance.field("charged_su"), "64.000000");
-    assert_eq!(app.count("SELECT count(*) FROM report.ledger_violations").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM report.ledger_violations")
+            .await,
+        0
+    );
     let membership: uuid::Uuid = app
         .scalar("SELECT id FROM registry.membership WHERE person_id = (SELECT id FROM registry.person WHERE email = $1) \
                  AND allocation_id = (SELECT id FROM registry.allocation WHERE account_name = 'che260001')", ALAN)
         .await;
-    let member = app.get("member", &format!("/v1/memberships/{membership}/balance")).await.expect(200);
+    let member = app
+        .get("member", &format!("/v1/memberships/{membership}/balance"))
+        .await
+        .expect(200);
     assert_eq!(member.field("remaining_su"), "4936.000000");
 }
 
@@ -144,8 +222,13 @@ async fn a_usage_batch_charges_each_record_once_and_rejects_bad_ones_alone() {
 async fn pis_and_members_see_only_their_own() {
     let app = spawn_app().await;
     let accounts = |reply: &crate::support::Reply| -> Vec<String> {
-        reply.field("items").as_array().unwrap().iter()
-            .map(|item| item["account_name"].as_str().unwrap().to_string()).collect()
+        reply
+            .field("items")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["account_name"].as_str().unwrap().to_string())
+            .collect()
     };
     let all = app.get("reader", "/v1/allocations").await.expect(200);
     assert_eq!(accounts(&all).len(), 3);
@@ -167,18 +250,73 @@ async fn pis_and_members_see_only_their_own() {
 #[tokio::test]
 async fn a_daemon_sees_and_acts_on_its_own_sites_tasks_only() {
     let app = spawn_app().await;
-    let delta_task = app.post("admin", "/v1/tasks", json!({"site": "delta", "kind": "noop"})).await.expect(201);
-    let own = app.post("daemon", "/v1/tasks", json!({"site": "expanse", "kind": "noop", "dedupe_key": "k"})).await.expect(201);
-    let same = app.post("daemon", "/v1/tasks", json!({"site": "expanse", "kind": "noop", "dedupe_key": "k"})).await.expect(201);
-    assert_eq!(own.field("id"), same.field("id"), "a dedupe key yields one task");
-    app.post("daemon", "/v1/tasks", json!({"site": "delta", "kind": "noop"})).await.expect(403);
+    let delta_task = app
+        .post(
+            "admin",
+            "/v1/tasks",
+            json!({"site": "delta", "kind": "noop"}),
+        )
+        .await
+        .expect(201);
+    let own = app
+        .post(
+            "daemon",
+            "/v1/tasks",
+            json!({"site": "expanse", "kind": "noop", "dedupe_key": "k"}),
+        )
+        .await
+        .expect(201);
+    let same = app
+        .post(
+            "daemon",
+            "/v1/tasks",
+            json!({"site": "expanse", "kind": "noop", "dedupe_key": "k"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        own.field("id"),
+        same.field("id"),
+        "a dedupe key yields one task"
+    );
+    app.post(
+        "daemon",
+        "/v1/tasks",
+        json!({"site": "delta", "kind": "noop"}),
+    )
+    .await
+    .expect(403);
     let listed = app.get("daemon", "/v1/tasks").await.expect(200);
-    assert!(listed.field("items").as_array().unwrap().iter().all(|task| task["site"] == "expanse"));
+    assert!(
+        listed
+            .field("items")
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|task| task["site"] == "expanse")
+    );
     let delta_id = delta_task.field("id").as_i64().unwrap();
-    app.get("daemon", &format!("/v1/tasks/{delta_id}")).await.expect(404);
+    app.get("daemon", &format!("/v1/tasks/{delta_id}"))
+        .await
+        .expect(404);
     let own_id = own.field("id").as_i64().unwrap();
-    let cancelled = app.call(Some("daemon"), reqwest::Method::POST, &format!("/v1/tasks/{own_id}/cancel"), None).await.expect(200);
+    let cancelled = app
+        .call(
+            Some("daemon"),
+            reqwest::Method::POST,
+            &format!("/v1/tasks/{own_id}/cancel"),
+            None,
+        )
+        .await
+        .expect(200);
     assert_eq!(cancelled.field("state"), "cancelled");
-    let twice = app.call(Some("daemon"), reqwest::Method::POST, &format!("/v1/tasks/{own_id}/cancel"), None).await;
+    let twice = app
+        .call(
+            Some("daemon"),
+            reqwest::Method::POST,
+            &format!("/v1/tasks/{own_id}/cancel"),
+            None,
+        )
+        .await;
     assert_eq!(twice.status.as_u16(), 409, "{:#}", twice.body);
 }

@@ -48,7 +48,10 @@ pub fn state(config: &Config, pool: DbPool) -> anyhow::Result<AppState> {
     Ok(AppState {
         pool,
         oidc,
-        request_timeout: config.api.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
+        request_timeout: config
+            .api
+            .request_timeout
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
     })
 }
 
@@ -56,7 +59,9 @@ pub fn state(config: &Config, pool: DbPool) -> anyhow::Result<AppState> {
 pub async fn run(config: &Config, pool: DbPool, args: ApiArgs) -> anyhow::Result<()> {
     let address = match args.listen.or(config.api.listen) {
         Some(address) => address,
-        None => DEFAULT_LISTEN.parse().context("the default listen address")?,
+        None => DEFAULT_LISTEN
+            .parse()
+            .context("the default listen address")?,
     };
     let state = state(config, pool)?;
     let listener = tokio::net::TcpListener::bind(address)

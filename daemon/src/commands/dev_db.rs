@@ -48,12 +48,7 @@ pub async fn run(args: DevDbArgs) -> anyhow::Result<()> {
     let cluster = LocalCluster::new(args.dir.unwrap_or_else(default_dir))?;
     match args.action {
         DevDbAction::Start { tcp } => {
-            let blocking_cluster = cluster.clone();
-            let running = tokio::task::spawn_blocking(move || {
-                blocking_cluster.start(ClusterSettings::DEVELOPMENT, tcp)
-            })
-            .await
-            .context("the start was interrupted")??;
+            let running = start(&cluster, tcp).await?;
             ensure_database(&running).await?;
             println!("{}", url_of(&running, tcp)?);
         }
@@ -82,6 +77,28 @@ pub async fn run(args: DevDbArgs) -> anyhow::Result<()> {
         },
     }
     Ok(())
+}
+
+/// Creates the cluster if needed and starts it (a no-op when it runs).
+async fn start(cluster: &LocalCluster, tcp: bool) -> anyhow::Result<RunningCluster> {
+    let cluster = cluster.clone();
+    tokio::task::spawn_blocking(move || cluster.start(ClusterSettings::DEVELOPMENT, tcp))
+        .await
+        .context("the start was interrupted")?
+        .map_err(Into::into)
+}
+
+/// Starts the default dev cluster (as `purser dev-db start` does) and makes `database` on it
+/// afresh, dropping any earlier one: for `purser demo`, which must start from a known state.
+/// Returns the new database's URL.
+pub async fn fresh_database(database: &str) -> anyhow::Result<String> {
+    let dir = std::env::var_os("PURSER_DEV_DB_DIR").map_or_else(default_dir, PathBuf::from);
+    let running = start(&LocalCluster::new(dir)?, false).await?;
+    let admin = purser_sql::connect_pool(&running.url("postgres"), 1)?;
+    purser_sql::catalog::drop_database(&admin, database).await?;
+    purser_sql::catalog::ensure_database(&admin, database).await?;
+    admin.close();
+    Ok(running.url(database))
 }
 
 /// The URL of the default dev database, when it is running: the fallback for commands that

@@ -1,8 +1,9 @@
 //! The subcommands of `purser`, one module each, and the global options they share.
 
-mod api;
+pub mod api;
 mod bench;
 pub mod daemon;
+pub mod demo;
 pub mod dev_db;
 mod migrate;
 pub mod schema;
@@ -67,6 +68,8 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Run a private PostgreSQL for trying Purser, with no set-up.
     DevDb(dev_db::DevDbArgs),
+    /// Run Purser's main job end to end: the demo centre, the API and daemons, a story.
+    Demo(demo::DemoArgs),
     /// Serve the REST API.
     Api(api::ApiArgs),
     /// Run a site's tasks: claim them from the queue and run their executors.
@@ -93,6 +96,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let (config, pool) = connect(&cli.global)?;
             daemon::run(&config, pool, args).await
         }
+        Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::Api(args) if args.openapi => api::print_openapi(),
         Command::Api(args) => {
             let (config, pool) = connect(&cli.global)?;
