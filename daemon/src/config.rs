@@ -21,6 +21,15 @@
 //! [sites.expanse.shell."site.user.created"]
 //! program = "/opt/purser/hooks/user-created"
 //! timeout = "2m"
+//!
+//! [api]                           # what `purser api` serves
+//! listen = "127.0.0.1:8080"
+//! request_timeout = "30s"
+//!
+//! [api.oidc]                      # optional: OIDC JWTs (docs/api.md)
+//! issuer = "https://idp.example.edu"
+//! audience = "purser"
+//! jwks_file = "/etc/purser/jwks.json"
 //! ```
 
 use std::collections::BTreeMap;
