@@ -3,7 +3,6 @@
 //! (report.access_explain). PIs see their allocations, members themselves.
 
 use axum::extract::State;
-use purser_sql::pool::query_items;
 use purser_sql::statements::{API_ACCESS_DESIRED, API_ACCESS_EXPLAIN};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -15,9 +14,9 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::extract::Params;
 use crate::openapi::Problems;
-use crate::page::{self, Page};
+use crate::page::Page;
 use crate::problem::ApiError;
-use crate::routes::REGISTRY_READERS;
+use crate::routes::{REGISTRY_READERS, SqlParams, list};
 
 /// A grant: this person should have access under this allocation's account on this cluster.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -112,13 +111,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(explain_access))
 }
 
-/// The key an access page continues from: (allocation, person).
-type AccessKey = (Uuid, Uuid);
-
-fn split(key: Option<AccessKey>) -> (Option<Uuid>, Option<Uuid>) {
-    key.map_or((None, None), |(allocation, person)| {
-        (Some(allocation), Some(person))
-    })
+/// A grant's or an explanation's key, (allocation, person), passed to SQL as a JSON array.
+fn membership_key(allocation_id: Uuid, person_id: Uuid) -> serde_json::Value {
+    serde_json::json!([allocation_id, person_id])
 }
 
 /// Lists who should have access where now.
@@ -130,29 +125,25 @@ async fn list_desired_access(
     Params(filter): Params<AccessFilter>,
 ) -> Result<axum::Json<Page<DesiredAccess>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let limit = page::limit(filter.limit)?;
-    let (after_allocation, after_person) = split(page::decode(filter.cursor.as_deref())?);
     let scope = caller.scope();
-    let client = state.pool.connection().await?;
-    let rows: Vec<DesiredAccess> = query_items(
-        &client,
+    let params: &SqlParams = &[
+        &filter.cluster_id,
+        &filter.person_id,
+        &filter.allocation_id,
+        &scope.scoped,
+        &scope.pi,
+        &scope.person,
+    ];
+    let key = |row: &DesiredAccess| membership_key(row.allocation_id, row.person_id);
+    list(
+        &state,
         API_ACCESS_DESIRED,
-        &[
-            &after_allocation,
-            &after_person,
-            &filter.cluster_id,
-            &filter.person_id,
-            &filter.allocation_id,
-            &page::fetch_count(limit),
-            &scope.scoped,
-            &scope.pi,
-            &scope.person,
-        ],
+        filter.cursor.as_deref(),
+        filter.limit,
+        params,
+        key,
     )
-    .await?;
-    Ok(axum::Json(page::page(rows, limit, |row| {
-        (row.allocation_id, row.person_id)
-    })?))
+    .await
 }
 
 /// Explains, per membership, why access is granted or denied.
@@ -164,28 +155,24 @@ async fn explain_access(
     Params(filter): Params<ExplanationFilter>,
 ) -> Result<axum::Json<Page<AccessExplanation>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let limit = page::limit(filter.limit)?;
-    let (after_allocation, after_person) = split(page::decode(filter.cursor.as_deref())?);
     let scope = caller.scope();
-    let client = state.pool.connection().await?;
-    let rows: Vec<AccessExplanation> = query_items(
-        &client,
+    let params: &SqlParams = &[
+        &filter.cluster_id,
+        &filter.person_id,
+        &filter.allocation_id,
+        &filter.granted,
+        &scope.scoped,
+        &scope.pi,
+        &scope.person,
+    ];
+    let key = |row: &AccessExplanation| membership_key(row.allocation_id, row.person_id);
+    list(
+        &state,
         API_ACCESS_EXPLAIN,
-        &[
-            &after_allocation,
-            &after_person,
-            &filter.cluster_id,
-            &filter.person_id,
-            &filter.allocation_id,
-            &filter.granted,
-            &page::fetch_count(limit),
-            &scope.scoped,
-            &scope.pi,
-            &scope.person,
-        ],
+        filter.cursor.as_deref(),
+        filter.limit,
+        params,
+        key,
     )
-    .await?;
-    Ok(axum::Json(page::page(rows, limit, |row| {
-        (row.allocation_id, row.person_id)
-    })?))
+    .await
 }

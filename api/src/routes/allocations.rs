@@ -23,9 +23,9 @@ use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::extract::{Body, Id, Params};
 use crate::openapi::Problems;
-use crate::page::{self, Page};
+use crate::page::Page;
 use crate::problem::ApiError;
-use crate::routes::{IdempotencyHeader, REGISTRY_READERS, created, one};
+use crate::routes::{IdempotencyHeader, REGISTRY_READERS, SqlParams, created, get_in_scope, list};
 use crate::write::{Idempotency, write};
 
 /// An allocation.
@@ -177,26 +177,25 @@ async fn list_allocations(
     Params(filter): Params<AllocationFilter>,
 ) -> Result<axum::Json<Page<Allocation>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let limit = page::limit(filter.limit)?;
-    let after: Option<Uuid> = page::decode(filter.cursor.as_deref())?;
     let scope = caller.scope();
-    let client = state.pool.connection().await?;
-    let rows: Vec<Allocation> = query_items(
-        &client,
+    let params: &SqlParams = &[
+        &filter.project_id,
+        &filter.cluster_id,
+        &filter.status,
+        &scope.scoped,
+        &scope.pi,
+        &scope.person,
+    ];
+    let cursor = filter.cursor.as_deref();
+    list(
+        &state,
         API_ALLOCATION_LIST,
-        &[
-            &after,
-            &filter.project_id,
-            &filter.cluster_id,
-            &filter.status,
-            &page::fetch_count(limit),
-            &scope.scoped,
-            &scope.pi,
-            &scope.person,
-        ],
+        cursor,
+        filter.limit,
+        params,
+        |row: &Allocation| row.id,
     )
-    .await?;
-    Ok(axum::Json(page::page(rows, limit, |row| row.id)?))
+    .await
 }
 
 /// Shows one allocation.
@@ -209,18 +208,7 @@ async fn get_allocation(
     Id(id): Id<Uuid>,
 ) -> Result<axum::Json<Allocation>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let scope = caller.scope();
-    let client = state.pool.connection().await?;
-    one(
-        query_items(
-            &client,
-            API_ALLOCATION_GET,
-            &[&id, &scope.scoped, &scope.pi, &scope.person],
-        )
-        .await?,
-        "allocation",
-        id,
-    )
+    get_in_scope(&state, &caller, API_ALLOCATION_GET, id, "allocation").await
 }
 
 /// Shows an allocation's balance: one row read, however much usage it has.
@@ -233,18 +221,7 @@ async fn get_allocation_balance(
     Id(id): Id<Uuid>,
 ) -> Result<axum::Json<AllocationBalance>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let scope = caller.scope();
-    let client = state.pool.connection().await?;
-    one(
-        query_items(
-            &client,
-            API_ALLOCATION_BALANCE,
-            &[&id, &scope.scoped, &scope.pi, &scope.person],
-        )
-        .await?,
-        "allocation",
-        id,
-    )
+    get_in_scope(&state, &caller, API_ALLOCATION_BALANCE, id, "allocation").await
 }
 
 /// Creates an allocation covering every resource of its cluster, and enqueues

@@ -3,7 +3,6 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use purser_sql::pool::query_items;
 use purser_sql::statements::API_AUDIT_LIST;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -14,8 +13,9 @@ use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::extract::Params;
 use crate::openapi::Problems;
-use crate::page::{self, Page};
+use crate::page::Page;
 use crate::problem::ApiError;
+use crate::routes::{SqlParams, list};
 
 /// One change to a row.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -74,22 +74,21 @@ async fn list_audit_events(
     Params(filter): Params<AuditFilter>,
 ) -> Result<axum::Json<Page<AuditEvent>>, ApiError> {
     caller.allow(&[Role::Admin, Role::Reader])?;
-    let limit = page::limit(filter.limit)?;
-    let before: Option<i64> = page::decode(filter.cursor.as_deref())?;
-    let client = state.pool.connection().await?;
-    let rows: Vec<AuditEvent> = query_items(
-        &client,
+    let params: &SqlParams = &[
+        &filter.table,
+        &filter.row_id,
+        &filter.actor,
+        &filter.since,
+        &filter.until,
+    ];
+    let cursor = filter.cursor.as_deref();
+    list(
+        &state,
         API_AUDIT_LIST,
-        &[
-            &before,
-            &filter.table,
-            &filter.row_id,
-            &filter.actor,
-            &filter.since,
-            &filter.until,
-            &page::fetch_count(limit),
-        ],
+        cursor,
+        filter.limit,
+        params,
+        |row: &AuditEvent| row.id,
     )
-    .await?;
-    Ok(axum::Json(page::page(rows, limit, |row| row.id)?))
+    .await
 }

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
-use purser_sql::pool::{query, query_items, query_one};
+use purser_sql::pool::{query, query_one};
 use purser_sql::statements::{
     API_CHANGE_REQUEST_DECIDE, API_CHANGE_REQUEST_GET, API_CHANGE_REQUEST_LIST,
     API_CHANGE_REQUEST_OWNER, API_CHANGE_REQUEST_SUBMIT,
@@ -24,10 +24,12 @@ use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::extract::{Body, Id, Params};
 use crate::openapi::Problems;
-use crate::page::{self, Page};
+use crate::page::Page;
 use crate::problem::ApiError;
 use crate::routes::allocations::{enqueue_allocation_sync, require_pi_of};
-use crate::routes::{IdempotencyHeader, REGISTRY_READERS, one};
+use crate::routes::{
+    IdempotencyHeader, REGISTRY_READERS, SqlParams, get_in_scope, list, one_in_scope,
+};
 use crate::write::{Idempotency, write};
 
 /// A change request and its history.
@@ -153,42 +155,25 @@ async fn list_change_requests(
     Params(filter): Params<ChangeRequestFilter>,
 ) -> Result<axum::Json<Page<ChangeRequest>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let limit = page::limit(filter.limit)?;
-    let after: Option<Uuid> = page::decode(filter.cursor.as_deref())?;
     let scope = caller.scope();
-    let client = state.pool.connection().await?;
-    let rows: Vec<ChangeRequest> = query_items(
-        &client,
+    let params: &SqlParams = &[
+        &filter.allocation_id,
+        &filter.state,
+        &filter.requester_id,
+        &scope.scoped,
+        &scope.pi,
+        &scope.person,
+    ];
+    let cursor = filter.cursor.as_deref();
+    list(
+        &state,
         API_CHANGE_REQUEST_LIST,
-        &[
-            &after,
-            &filter.allocation_id,
-            &filter.state,
-            &filter.requester_id,
-            &page::fetch_count(limit),
-            &scope.scoped,
-            &scope.pi,
-            &scope.person,
-        ],
+        cursor,
+        filter.limit,
+        params,
+        |row: &ChangeRequest| row.id,
     )
-    .await?;
-    Ok(axum::Json(page::page(rows, limit, |row| row.id)?))
-}
-
-/// Reads one change request as the caller sees it.
-async fn visible_request(
-    client: &impl deadpool_postgres::GenericClient,
-    caller: &Caller,
-    id: Uuid,
-) -> Result<ChangeRequest, ApiError> {
-    let scope = caller.scope();
-    let rows = query_items(
-        client,
-        API_CHANGE_REQUEST_GET,
-        &[&id, &scope.scoped, &scope.pi, &scope.person],
-    )
-    .await?;
-    one(rows, "change request", id).map(|axum::Json(request)| request)
+    .await
 }
 
 /// Shows one change request with its history.
@@ -201,8 +186,23 @@ async fn get_change_request(
     Id(id): Id<Uuid>,
 ) -> Result<axum::Json<ChangeRequest>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let client = state.pool.connection().await?;
-    visible_request(&client, &caller, id).await.map(axum::Json)
+    get_in_scope(
+        &state,
+        &caller,
+        API_CHANGE_REQUEST_GET,
+        id,
+        "change request",
+    )
+    .await
+}
+
+/// Reads one change request as the caller sees it, in their transaction.
+async fn visible_request(
+    client: &impl deadpool_postgres::GenericClient,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<ChangeRequest, ApiError> {
+    one_in_scope(client, caller, API_CHANGE_REQUEST_GET, id, "change request").await
 }
 
 /// Submits a change request (a PI for their allocations, an admin for anyone's).

@@ -3,7 +3,6 @@
 //! authenticated reads them; admins write them.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use purser_sql::pool::query_items;
@@ -22,10 +21,10 @@ use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::extract::{Body, Id, Params};
 use crate::openapi::Problems;
-use crate::page::{self, Page};
+use crate::page::Page;
 use crate::problem::ApiError;
-use crate::routes::{EVERYONE, IdempotencyHeader, created, one};
-use crate::write::{Idempotency, write};
+use crate::routes::{EVERYONE, IdempotencyHeader, SqlParams, create, list, one};
+use crate::write::Idempotency;
 
 /// A cluster. Its tasks go to the site of the same name.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -174,16 +173,16 @@ async fn list_clusters(
     Params(filter): Params<ClusterFilter>,
 ) -> Result<axum::Json<Page<Cluster>>, ApiError> {
     caller.allow(EVERYONE)?;
-    let limit = page::limit(filter.limit)?;
-    let after: Option<Uuid> = page::decode(filter.cursor.as_deref())?;
-    let client = state.pool.connection().await?;
-    let rows: Vec<Cluster> = query_items(
-        &client,
+    let cursor = filter.cursor.as_deref();
+    list(
+        &state,
         API_CLUSTER_LIST,
-        &[&after, &filter.name, &page::fetch_count(limit)],
+        cursor,
+        filter.limit,
+        &[&filter.name],
+        |row: &Cluster| row.id,
     )
-    .await?;
-    Ok(axum::Json(page::page(rows, limit, |row| row.id)?))
+    .await
 }
 
 /// Shows one cluster.
@@ -214,17 +213,14 @@ async fn create_cluster(
     Body(new): Body<NewCluster>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    write(
+    let params: &SqlParams = &[&new.name, &new.description];
+    create::<Cluster>(
         &state,
         &caller,
         &idempotency,
         &new,
-        StatusCode::CREATED,
-        async |tx| {
-            created::<Cluster>(
-                query_items(tx, API_CLUSTER_CREATE, &[&new.name, &new.description]).await?,
-            )
-        },
+        API_CLUSTER_CREATE,
+        params,
     )
     .await
 }
@@ -238,16 +234,17 @@ async fn list_resources(
     Params(filter): Params<ResourceFilter>,
 ) -> Result<axum::Json<Page<Resource>>, ApiError> {
     caller.allow(EVERYONE)?;
-    let limit = page::limit(filter.limit)?;
-    let after: Option<Uuid> = page::decode(filter.cursor.as_deref())?;
-    let client = state.pool.connection().await?;
-    let rows: Vec<Resource> = query_items(
-        &client,
+    let cursor = filter.cursor.as_deref();
+    let params: &SqlParams = &[&filter.cluster_id];
+    list(
+        &state,
         API_RESOURCE_LIST,
-        &[&after, &filter.cluster_id, &page::fetch_count(limit)],
+        cursor,
+        filter.limit,
+        params,
+        |row: &Resource| row.id,
     )
-    .await?;
-    Ok(axum::Json(page::page(rows, limit, |row| row.id)?))
+    .await
 }
 
 /// Shows one resource.
@@ -278,29 +275,21 @@ async fn create_resource(
     Body(new): Body<NewResource>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    write(
+    let params: &SqlParams = &[
+        &new.cluster_id,
+        &new.name,
+        &new.resource_type,
+        &new.unit,
+        &new.slurm_partition,
+        &new.slurm_tres,
+    ];
+    create::<Resource>(
         &state,
         &caller,
         &idempotency,
         &new,
-        StatusCode::CREATED,
-        async |tx| {
-            created::<Resource>(
-                query_items(
-                    tx,
-                    API_RESOURCE_CREATE,
-                    &[
-                        &new.cluster_id,
-                        &new.name,
-                        &new.resource_type,
-                        &new.unit,
-                        &new.slurm_partition,
-                        &new.slurm_tres,
-                    ],
-                )
-                .await?,
-            )
-        },
+        API_RESOURCE_CREATE,
+        params,
     )
     .await
 }
@@ -316,16 +305,17 @@ async fn list_rates(
     Params(filter): Params<RateFilter>,
 ) -> Result<axum::Json<Page<Rate>>, ApiError> {
     caller.allow(EVERYONE)?;
-    let limit = page::limit(filter.limit)?;
-    let after: Option<Uuid> = page::decode(filter.cursor.as_deref())?;
-    let client = state.pool.connection().await?;
-    let rows: Vec<Rate> = query_items(
-        &client,
+    let cursor = filter.cursor.as_deref();
+    let params: &SqlParams = &[&id, &filter.at];
+    list(
+        &state,
         API_RATE_LIST,
-        &[&id, &after, &filter.at, &page::fetch_count(limit)],
+        cursor,
+        filter.limit,
+        params,
+        |row: &Rate| row.id,
     )
-    .await?;
-    Ok(axum::Json(page::page(rows, limit, |row| row.id)?))
+    .await
 }
 
 /// Sets a resource's rate for a time window (admin).
@@ -346,22 +336,6 @@ async fn create_rate(
             "must be after valid_from",
         ));
     }
-    write(
-        &state,
-        &caller,
-        &idempotency,
-        &new,
-        StatusCode::CREATED,
-        async |tx| {
-            created::<Rate>(
-                query_items(
-                    tx,
-                    API_RATE_CREATE,
-                    &[&id, &new.rate, &new.valid_from, &new.valid_until],
-                )
-                .await?,
-            )
-        },
-    )
-    .await
+    let params: &SqlParams = &[&id, &new.rate, &new.valid_from, &new.valid_until];
+    create::<Rate>(&state, &caller, &idempotency, &new, API_RATE_CREATE, params).await
 }

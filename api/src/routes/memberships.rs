@@ -24,10 +24,12 @@ use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::extract::{Body, Id, Params};
 use crate::openapi::Problems;
-use crate::page::{self, Page};
+use crate::page::Page;
 use crate::problem::ApiError;
 use crate::routes::allocations::require_pi_of;
-use crate::routes::{IdempotencyHeader, REGISTRY_READERS, created, one};
+use crate::routes::{
+    IdempotencyHeader, REGISTRY_READERS, SqlParams, created, get_in_scope, list, one,
+};
 use crate::write::{Idempotency, write};
 
 /// A membership: a person's use of an allocation.
@@ -160,26 +162,25 @@ async fn list_memberships(
     Params(filter): Params<MembershipFilter>,
 ) -> Result<axum::Json<Page<Membership>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let limit = page::limit(filter.limit)?;
-    let after: Option<Uuid> = page::decode(filter.cursor.as_deref())?;
     let scope = caller.scope();
-    let client = state.pool.connection().await?;
-    let rows: Vec<Membership> = query_items(
-        &client,
+    let params: &SqlParams = &[
+        &filter.allocation_id,
+        &filter.person_id,
+        &filter.status,
+        &scope.scoped,
+        &scope.pi,
+        &scope.person,
+    ];
+    let cursor = filter.cursor.as_deref();
+    list(
+        &state,
         API_MEMBERSHIP_LIST,
-        &[
-            &after,
-            &filter.allocation_id,
-            &filter.person_id,
-            &filter.status,
-            &page::fetch_count(limit),
-            &scope.scoped,
-            &scope.pi,
-            &scope.person,
-        ],
+        cursor,
+        filter.limit,
+        params,
+        |row: &Membership| row.id,
     )
-    .await?;
-    Ok(axum::Json(page::page(rows, limit, |row| row.id)?))
+    .await
 }
 
 /// Shows one membership.
@@ -192,18 +193,7 @@ async fn get_membership(
     Id(id): Id<Uuid>,
 ) -> Result<axum::Json<Membership>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let scope = caller.scope();
-    let client = state.pool.connection().await?;
-    one(
-        query_items(
-            &client,
-            API_MEMBERSHIP_GET,
-            &[&id, &scope.scoped, &scope.pi, &scope.person],
-        )
-        .await?,
-        "membership",
-        id,
-    )
+    get_in_scope(&state, &caller, API_MEMBERSHIP_GET, id, "membership").await
 }
 
 /// Shows a member's use against their cap.
@@ -216,18 +206,7 @@ async fn get_member_balance(
     Id(id): Id<Uuid>,
 ) -> Result<axum::Json<MemberBalance>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let scope = caller.scope();
-    let client = state.pool.connection().await?;
-    one(
-        query_items(
-            &client,
-            API_MEMBER_BALANCE,
-            &[&id, &scope.scoped, &scope.pi, &scope.person],
-        )
-        .await?,
-        "membership",
-        id,
-    )
+    get_in_scope(&state, &caller, API_MEMBER_BALANCE, id, "membership").await
 }
 
 /// Adds a member to an allocation and enqueues `membership.sync` (admin, or the allocation's

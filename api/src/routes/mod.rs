@@ -15,11 +15,25 @@ pub mod projects;
 pub mod tasks;
 pub mod usage;
 
+use axum::http::StatusCode;
+use axum::response::Response;
+use deadpool_postgres::GenericClient;
+use purser_sql::pool::query_items;
+use purser_sql::statements::Statement;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio_postgres::types::ToSql;
 use utoipa::IntoParams;
+use uuid::Uuid;
 
-use crate::auth::Role;
+use crate::AppState;
+use crate::auth::{Caller, Role};
+use crate::page::{self, Page};
 use crate::problem::ApiError;
+use crate::write::{Idempotency, write};
+
+/// A statement's parameters.
+pub type SqlParams<'a> = [&'a (dyn ToSql + Sync)];
 
 /// Every role: for the catalogue (organizations, clusters, resources, rates).
 pub const EVERYONE: &[Role] = &[
@@ -61,4 +75,82 @@ pub fn created<T: DeserializeOwned>(rows: Vec<T>) -> Result<T, ApiError> {
     rows.into_iter()
         .next()
         .ok_or_else(|| ApiError::Internal("the insert returned no row".to_string()))
+}
+
+/// One page of a list. The statement's first two parameters are the key after which to start
+/// (decoded from `cursor`) and how many rows to fetch; `params` follow. `key` gives a row's key,
+/// from which the next page's cursor is made.
+pub async fn list<T, K>(
+    state: &AppState,
+    statement: Statement,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+    params: &SqlParams<'_>,
+    key: impl Fn(&T) -> K,
+) -> Result<axum::Json<Page<T>>, ApiError>
+where
+    T: DeserializeOwned,
+    K: Serialize + DeserializeOwned + ToSql + Sync,
+{
+    let limit = page::limit(limit)?;
+    let after: Option<K> = page::decode(cursor)?;
+    let fetch = page::fetch_count(limit);
+    let mut all: Vec<&(dyn ToSql + Sync)> = vec![&after, &fetch];
+    all.extend_from_slice(params);
+    let client = state.pool.connection().await?;
+    let rows = query_items(&client, statement, &all).await?;
+    Ok(axum::Json(page::page(rows, limit, key)?))
+}
+
+/// The row with this id, if the caller's scope holds it: the statement's parameters are the id,
+/// then the scope (scoped, PI, person).
+pub async fn one_in_scope<T: DeserializeOwned>(
+    client: &impl GenericClient,
+    caller: &Caller,
+    statement: Statement,
+    id: Uuid,
+    what: &str,
+) -> Result<T, ApiError> {
+    let scope = caller.scope();
+    let rows = query_items(
+        client,
+        statement,
+        &[&id, &scope.scoped, &scope.pi, &scope.person],
+    )
+    .await?;
+    one(rows, what, id).map(|axum::Json(row)| row)
+}
+
+/// Answers a GET of one row in the caller's scope.
+pub async fn get_in_scope<T: DeserializeOwned>(
+    state: &AppState,
+    caller: &Caller,
+    statement: Statement,
+    id: Uuid,
+    what: &str,
+) -> Result<axum::Json<T>, ApiError> {
+    let client = state.pool.connection().await?;
+    one_in_scope(&client, caller, statement, id, what)
+        .await
+        .map(axum::Json)
+}
+
+/// Answers a POST that inserts one row and returns it, 201.
+pub async fn create<T: Serialize + DeserializeOwned>(
+    state: &AppState,
+    caller: &Caller,
+    idempotency: &Idempotency,
+    request: &impl Serialize,
+    statement: Statement,
+    params: &SqlParams<'_>,
+) -> Result<Response, ApiError> {
+    write(
+        state,
+        caller,
+        idempotency,
+        request,
+        StatusCode::CREATED,
+        async |tx| created::<T>(query_items(tx, statement, params).await?),
+    )
+    .await
 }

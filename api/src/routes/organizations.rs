@@ -2,7 +2,6 @@
 //! authenticated reads them; admins create them.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use purser_sql::pool::query_items;
@@ -19,10 +18,10 @@ use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::extract::{Body, Id, Params};
 use crate::openapi::Problems;
-use crate::page::{self, Page};
+use crate::page::Page;
 use crate::problem::ApiError;
-use crate::routes::{EVERYONE, created, one};
-use crate::write::{Idempotency, write};
+use crate::routes::{EVERYONE, SqlParams, create, list, one};
+use crate::write::Idempotency;
 
 /// An organization.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -71,16 +70,16 @@ async fn list_organizations(
     Params(filter): Params<OrganizationFilter>,
 ) -> Result<axum::Json<Page<Organization>>, ApiError> {
     caller.allow(EVERYONE)?;
-    let limit = page::limit(filter.limit)?;
-    let after: Option<Uuid> = page::decode(filter.cursor.as_deref())?;
-    let client = state.pool.connection().await?;
-    let rows: Vec<Organization> = query_items(
-        &client,
+    let cursor = filter.cursor.as_deref();
+    list(
+        &state,
         API_ORGANIZATION_LIST,
-        &[&after, &filter.name, &page::fetch_count(limit)],
+        cursor,
+        filter.limit,
+        &[&filter.name],
+        |row: &Organization| row.id,
     )
-    .await?;
-    Ok(axum::Json(page::page(rows, limit, |row| row.id)?))
+    .await
 }
 
 /// Shows one organization.
@@ -112,15 +111,14 @@ async fn create_organization(
     Body(new): Body<NewOrganization>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    write(
+    let params: &SqlParams = &[&new.name];
+    create::<Organization>(
         &state,
         &caller,
         &idempotency,
         &new,
-        StatusCode::CREATED,
-        async |tx| {
-            created::<Organization>(query_items(tx, API_ORGANIZATION_CREATE, &[&new.name]).await?)
-        },
+        API_ORGANIZATION_CREATE,
+        params,
     )
     .await
 }

@@ -3,11 +3,8 @@
 //! themselves and their allocations' members; a member sees themselves. Admins write.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::GenericClient;
-use purser_sql::pool::query_items;
 use purser_sql::statements::{
     API_CLUSTER_ACCOUNT_CREATE, API_CLUSTER_ACCOUNT_LIST, API_IDENTITY_CREATE, API_IDENTITY_LIST,
     API_PERSON_CREATE, API_PERSON_GET, API_PERSON_LIST,
@@ -22,10 +19,10 @@ use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::extract::{Body, Id, Params};
 use crate::openapi::Problems;
-use crate::page::{self, Page};
+use crate::page::Page;
 use crate::problem::ApiError;
-use crate::routes::{IdempotencyHeader, REGISTRY_READERS, created, one};
-use crate::write::{Idempotency, write};
+use crate::routes::{IdempotencyHeader, REGISTRY_READERS, SqlParams, create, get_in_scope, list};
+use crate::write::Idempotency;
 
 /// A person.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -170,46 +167,25 @@ async fn list_people(
     Params(filter): Params<PersonFilter>,
 ) -> Result<axum::Json<Page<Person>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let limit = page::limit(filter.limit)?;
-    let after: Option<Uuid> = page::decode(filter.cursor.as_deref())?;
     let scope = caller.scope();
-    let client = state.pool.connection().await?;
-    let rows: Vec<Person> = query_items(
-        &client,
+    let params: &SqlParams = &[
+        &filter.email,
+        &filter.organization_id,
+        &filter.status,
+        &scope.scoped,
+        &scope.pi,
+        &scope.person,
+    ];
+    let cursor = filter.cursor.as_deref();
+    list(
+        &state,
         API_PERSON_LIST,
-        &[
-            &after,
-            &filter.email,
-            &filter.organization_id,
-            &filter.status,
-            &page::fetch_count(limit),
-            &scope.scoped,
-            &scope.pi,
-            &scope.person,
-        ],
+        cursor,
+        filter.limit,
+        params,
+        |row: &Person| row.id,
     )
-    .await?;
-    Ok(axum::Json(page::page(rows, limit, |row| row.id)?))
-}
-
-/// The person, if the caller may see them.
-async fn visible_person(
-    client: &impl GenericClient,
-    caller: &Caller,
-    id: Uuid,
-) -> Result<Person, ApiError> {
-    let scope = caller.scope();
-    one(
-        query_items(
-            client,
-            API_PERSON_GET,
-            &[&id, &scope.scoped, &scope.pi, &scope.person],
-        )
-        .await?,
-        "person",
-        id,
-    )
-    .map(|axum::Json(person)| person)
+    .await
 }
 
 /// Shows one person.
@@ -222,8 +198,14 @@ async fn get_person(
     Id(id): Id<Uuid>,
 ) -> Result<axum::Json<Person>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let client = state.pool.connection().await?;
-    visible_person(&client, &caller, id).await.map(axum::Json)
+    get_in_scope(&state, &caller, API_PERSON_GET, id, "person").await
+}
+
+/// Refuses a request about a person the caller may not see.
+async fn require_visible(state: &AppState, caller: &Caller, id: Uuid) -> Result<(), ApiError> {
+    get_in_scope::<Person>(state, caller, API_PERSON_GET, id, "person")
+        .await
+        .map(|_| ())
 }
 
 /// Records a person (admin).
@@ -236,22 +218,14 @@ async fn create_person(
     Body(new): Body<NewPerson>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    write(
+    let params: &SqlParams = &[&new.name, &new.email, &new.organization_id];
+    create::<Person>(
         &state,
         &caller,
         &idempotency,
         &new,
-        StatusCode::CREATED,
-        async |tx| {
-            created::<Person>(
-                query_items(
-                    tx,
-                    API_PERSON_CREATE,
-                    &[&new.name, &new.email, &new.organization_id],
-                )
-                .await?,
-            )
-        },
+        API_PERSON_CREATE,
+        params,
     )
     .await
 }
@@ -267,17 +241,18 @@ async fn list_identities(
     Params(filter): Params<IdentityFilter>,
 ) -> Result<axum::Json<Page<Identity>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let limit = page::limit(filter.limit)?;
-    let after: Option<Uuid> = page::decode(filter.cursor.as_deref())?;
-    let client = state.pool.connection().await?;
-    let _visible: Person = visible_person(&client, &caller, id).await?;
-    let rows: Vec<Identity> = query_items(
-        &client,
+    require_visible(&state, &caller, id).await?;
+    let cursor = filter.cursor.as_deref();
+    let params: &SqlParams = &[&id, &filter.source];
+    list(
+        &state,
         API_IDENTITY_LIST,
-        &[&id, &after, &filter.source, &page::fetch_count(limit)],
+        cursor,
+        filter.limit,
+        params,
+        |row: &Identity| row.id,
     )
-    .await?;
-    Ok(axum::Json(page::page(rows, limit, |row| row.id)?))
+    .await
 }
 
 /// Links a person to an external identity (admin).
@@ -292,22 +267,14 @@ async fn create_identity(
     Body(new): Body<NewIdentity>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    write(
+    let params: &SqlParams = &[&id, &new.source, &new.external_id];
+    create::<Identity>(
         &state,
         &caller,
         &idempotency,
         &new,
-        StatusCode::CREATED,
-        async |tx| {
-            created::<Identity>(
-                query_items(
-                    tx,
-                    API_IDENTITY_CREATE,
-                    &[&id, &new.source, &new.external_id],
-                )
-                .await?,
-            )
-        },
+        API_IDENTITY_CREATE,
+        params,
     )
     .await
 }
@@ -323,17 +290,18 @@ async fn list_cluster_accounts(
     Params(filter): Params<ClusterAccountFilter>,
 ) -> Result<axum::Json<Page<ClusterAccount>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let limit = page::limit(filter.limit)?;
-    let after: Option<Uuid> = page::decode(filter.cursor.as_deref())?;
-    let client = state.pool.connection().await?;
-    let _visible: Person = visible_person(&client, &caller, id).await?;
-    let rows: Vec<ClusterAccount> = query_items(
-        &client,
+    require_visible(&state, &caller, id).await?;
+    let cursor = filter.cursor.as_deref();
+    let params: &SqlParams = &[&id, &filter.cluster_id];
+    list(
+        &state,
         API_CLUSTER_ACCOUNT_LIST,
-        &[&id, &after, &filter.cluster_id, &page::fetch_count(limit)],
+        cursor,
+        filter.limit,
+        params,
+        |row: &ClusterAccount| row.id,
     )
-    .await?;
-    Ok(axum::Json(page::page(rows, limit, |row| row.id)?))
+    .await
 }
 
 /// Gives a person an account on a cluster (admin).
@@ -349,22 +317,14 @@ async fn create_cluster_account(
     Body(new): Body<NewClusterAccount>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    write(
+    let params: &SqlParams = &[&id, &new.cluster_id, &new.username, &new.uid];
+    create::<ClusterAccount>(
         &state,
         &caller,
         &idempotency,
         &new,
-        StatusCode::CREATED,
-        async |tx| {
-            created::<ClusterAccount>(
-                query_items(
-                    tx,
-                    API_CLUSTER_ACCOUNT_CREATE,
-                    &[&id, &new.cluster_id, &new.username, &new.uid],
-                )
-                .await?,
-            )
-        },
+        API_CLUSTER_ACCOUNT_CREATE,
+        params,
     )
     .await
 }

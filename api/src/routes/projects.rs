@@ -19,9 +19,11 @@ use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::extract::{Body, Id, Params};
 use crate::openapi::Problems;
-use crate::page::{self, Page};
+use crate::page::Page;
 use crate::problem::ApiError;
-use crate::routes::{IdempotencyHeader, REGISTRY_READERS, created, one};
+use crate::routes::{
+    IdempotencyHeader, REGISTRY_READERS, SqlParams, create, get_in_scope, list, one,
+};
 use crate::write::{Idempotency, write};
 
 /// A project.
@@ -103,26 +105,25 @@ async fn list_projects(
     Params(filter): Params<ProjectFilter>,
 ) -> Result<axum::Json<Page<Project>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let limit = page::limit(filter.limit)?;
-    let after: Option<Uuid> = page::decode(filter.cursor.as_deref())?;
     let scope = caller.scope();
-    let client = state.pool.connection().await?;
-    let rows: Vec<Project> = query_items(
-        &client,
+    let params: &SqlParams = &[
+        &filter.pi_id,
+        &filter.status,
+        &filter.organization_id,
+        &scope.scoped,
+        &scope.pi,
+        &scope.person,
+    ];
+    let cursor = filter.cursor.as_deref();
+    list(
+        &state,
         API_PROJECT_LIST,
-        &[
-            &after,
-            &filter.pi_id,
-            &filter.status,
-            &filter.organization_id,
-            &page::fetch_count(limit),
-            &scope.scoped,
-            &scope.pi,
-            &scope.person,
-        ],
+        cursor,
+        filter.limit,
+        params,
+        |row: &Project| row.id,
     )
-    .await?;
-    Ok(axum::Json(page::page(rows, limit, |row| row.id)?))
+    .await
 }
 
 /// Shows one project.
@@ -135,18 +136,7 @@ async fn get_project(
     Id(id): Id<Uuid>,
 ) -> Result<axum::Json<Project>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let scope = caller.scope();
-    let client = state.pool.connection().await?;
-    one(
-        query_items(
-            &client,
-            API_PROJECT_GET,
-            &[&id, &scope.scoped, &scope.pi, &scope.person],
-        )
-        .await?,
-        "project",
-        id,
-    )
+    get_in_scope(&state, &caller, API_PROJECT_GET, id, "project").await
 }
 
 /// Records a project (admin).
@@ -159,28 +149,20 @@ async fn create_project(
     Body(new): Body<NewProject>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    write(
+    let params: &SqlParams = &[
+        &new.title,
+        &new.pi_id,
+        &new.organization_id,
+        &new.origination,
+        &new.originated_id,
+    ];
+    create::<Project>(
         &state,
         &caller,
         &idempotency,
         &new,
-        StatusCode::CREATED,
-        async |tx| {
-            created::<Project>(
-                query_items(
-                    tx,
-                    API_PROJECT_CREATE,
-                    &[
-                        &new.title,
-                        &new.pi_id,
-                        &new.organization_id,
-                        &new.origination,
-                        &new.originated_id,
-                    ],
-                )
-                .await?,
-            )
-        },
+        API_PROJECT_CREATE,
+        params,
     )
     .await
 }

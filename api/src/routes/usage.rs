@@ -7,10 +7,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use purser_sql::pool::{query, query_items};
+use purser_sql::pool::query;
 use purser_sql::statements::{API_USAGE_LIST, API_USAGE_SUBMIT};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
@@ -20,9 +21,9 @@ use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::extract::{Body, Params};
 use crate::openapi::Problems;
-use crate::page::{self, Page};
+use crate::page::Page;
 use crate::problem::ApiError;
-use crate::routes::{IdempotencyHeader, REGISTRY_READERS};
+use crate::routes::{IdempotencyHeader, REGISTRY_READERS, SqlParams, list};
 use crate::write::{Idempotency, write};
 
 /// The most records one batch may hold.
@@ -140,9 +141,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
     ))
 }
 
-/// The key a usage page continues from.
-type UsageKey = (DateTime<Utc>, String, DateTime<Utc>, Uuid);
-
 /// Lists an allocation's charges by job end.
 #[utoipa::path(get, path = "/v1/usage", tag = "usage", params(UsageFilter),
     responses((status = 200, body = Page<Usage>), Problems))]
@@ -152,41 +150,27 @@ async fn list_usage(
     Params(filter): Params<UsageFilter>,
 ) -> Result<axum::Json<Page<Usage>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let limit = page::limit(filter.limit)?;
-    let after: Option<UsageKey> = page::decode(filter.cursor.as_deref())?;
-    let (end, job, submit, resource) = match after {
-        Some((end, job, submit, resource)) => (Some(end), Some(job), Some(submit), Some(resource)),
-        None => (None, None, None, None),
-    };
     let scope = caller.scope();
-    let client = state.pool.connection().await?;
-    let rows: Vec<Usage> = query_items(
-        &client,
+    let params: &SqlParams = &[
+        &filter.allocation_id,
+        &filter.person_id,
+        &filter.since,
+        &filter.until,
+        &scope.scoped,
+        &scope.pi,
+        &scope.person,
+    ];
+    // The key is (end time, job, submit time, resource), passed to SQL as a JSON array.
+    let key = |row: &Usage| json!([row.end_time, row.job_id, row.submit_time, row.resource_id]);
+    list(
+        &state,
         API_USAGE_LIST,
-        &[
-            &filter.allocation_id,
-            &end,
-            &job,
-            &submit,
-            &resource,
-            &filter.person_id,
-            &filter.since,
-            &filter.until,
-            &page::fetch_count(limit),
-            &scope.scoped,
-            &scope.pi,
-            &scope.person,
-        ],
+        filter.cursor.as_deref(),
+        filter.limit,
+        params,
+        key,
     )
-    .await?;
-    Ok(axum::Json(page::page(rows, limit, |row| {
-        (
-            row.end_time,
-            row.job_id.clone(),
-            row.submit_time,
-            row.resource_id,
-        )
-    })?))
+    .await
 }
 
 /// Charges a batch of job records (admin, or a site daemon for its own cluster).
