@@ -263,8 +263,28 @@ async fn submit_change_request(
 }
 
 /// Approves, rejects or cancels, in one transaction with the diff and the task an approval
-/// implies.
+/// implies, and answers with the request as it is now.
 async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    idempotency: &Idempotency,
+    id: Uuid,
+    outcome: &str,
+    decision: &Decision,
+) -> Result<Response, ApiError> {
+    write(
+        state,
+        caller,
+        idempotency,
+        decision,
+        StatusCode::OK,
+        async |tx| decide_in(tx, caller, id, outcome, decision.comment.as_ref()).await,
+    )
+    .await
+}
+
+/// The decision's statements, in the request's transaction.
+async fn decide_in(
     tx: &Transaction<'_>,
     caller: &Caller,
     id: Uuid,
@@ -312,15 +332,7 @@ async fn approve_change_request(
     Body(decision): Body<Decision>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    write(
-        &state,
-        &caller,
-        &idempotency,
-        &decision,
-        StatusCode::OK,
-        async |tx| decide(tx, &caller, id, "APPROVED", decision.comment.as_ref()).await,
-    )
-    .await
+    decide(&state, &caller, &idempotency, id, "APPROVED", &decision).await
 }
 
 /// Rejects a pending request (admin).
@@ -336,15 +348,7 @@ async fn reject_change_request(
     Body(decision): Body<Decision>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    write(
-        &state,
-        &caller,
-        &idempotency,
-        &decision,
-        StatusCode::OK,
-        async |tx| decide(tx, &caller, id, "REJECTED", decision.comment.as_ref()).await,
-    )
-    .await
+    decide(&state, &caller, &idempotency, id, "REJECTED", &decision).await
 }
 
 /// Withdraws a pending request (its requester, or an admin).
@@ -360,13 +364,5 @@ async fn cancel_change_request(
     Body(decision): Body<Decision>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin, Role::Pi])?;
-    write(
-        &state,
-        &caller,
-        &idempotency,
-        &decision,
-        StatusCode::OK,
-        async |tx| decide(tx, &caller, id, "CANCELLED", decision.comment.as_ref()).await,
-    )
-    .await
+    decide(&state, &caller, &idempotency, id, "CANCELLED", &decision).await
 }

@@ -317,6 +317,39 @@ async fn enqueue_task(
     .await
 }
 
+/// What an operator does to a task.
+#[derive(Debug, Clone, Copy)]
+enum Transition {
+    Retry,
+    Cancel,
+}
+
+/// Retries or cancels a task the caller may see, and answers with its new state.
+async fn transition(
+    state: &AppState,
+    caller: &Caller,
+    idempotency: &Idempotency,
+    id: i64,
+    transition: Transition,
+) -> Result<Response, ApiError> {
+    write(
+        state,
+        caller,
+        idempotency,
+        &id,
+        StatusCode::OK,
+        async |tx| {
+            visible_task(tx, caller, id).await?;
+            let state = match transition {
+                Transition::Retry => queue::retry(tx, id).await?,
+                Transition::Cancel => queue::cancel(tx, id).await?,
+            };
+            Ok(TaskState { id, state })
+        },
+    )
+    .await
+}
+
 /// Runs a dead, cancelled or delayed task again now (admin, or its site's daemon).
 #[utoipa::path(post, path = "/v1/tasks/{id}/retry", tag = "tasks",
     params(("id" = i64, Path, description = "Task id"), IdempotencyHeader),
@@ -328,19 +361,7 @@ async fn retry_task(
     Id(id): Id<i64>,
 ) -> Result<Response, ApiError> {
     caller.allow(TASK_WRITERS)?;
-    write(
-        &state,
-        &caller,
-        &idempotency,
-        &id,
-        StatusCode::OK,
-        async |tx| {
-            visible_task(tx, &caller, id).await?;
-            let state = queue::retry(tx, id).await?;
-            Ok(TaskState { id, state })
-        },
-    )
-    .await
+    transition(&state, &caller, &idempotency, id, Transition::Retry).await
 }
 
 /// Cancels a task and the tasks waiting on it (admin, or its site's daemon).
@@ -354,17 +375,5 @@ async fn cancel_task(
     Id(id): Id<i64>,
 ) -> Result<Response, ApiError> {
     caller.allow(TASK_WRITERS)?;
-    write(
-        &state,
-        &caller,
-        &idempotency,
-        &id,
-        StatusCode::OK,
-        async |tx| {
-            visible_task(tx, &caller, id).await?;
-            let state = queue::cancel(tx, id).await?;
-            Ok(TaskState { id, state })
-        },
-    )
-    .await
+    transition(&state, &caller, &idempotency, id, Transition::Cancel).await
 }
