@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         }),
     )
     .fallback(not_found)
+    .method_not_allowed_fallback(method_not_allowed)
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
@@ -76,6 +77,10 @@ async fn deadline(State(state): State<AppState>, request: Request, next: Next) -
         ))
         .into_response(),
     }
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("this path does not take that method; see /v1/openapi.json".to_string())
 }
 
 async fn not_found() -> ApiError {

@@ -60,8 +60,10 @@ pub struct NewAllocation {
     /// Its cluster.
     pub cluster_id: Uuid,
     /// The Slurm account: lower-case letters, digits, `_ . -`.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
     pub account_name: String,
     /// SUs it starts with, zero or more, as a decimal string.
+    #[schema(value_type = String, pattern = r"^[0-9]+(\\.[0-9]+)?$")]
     pub initial_su: Decimal,
     /// Start of its window.
     pub starts_at: DateTime<Utc>,
@@ -87,10 +89,12 @@ pub struct AllocationFilter {
     /// Only on this cluster.
     pub cluster_id: Option<Uuid>,
     /// Only this status.
+    #[param(pattern = r"^(active|suspended|closed)$")]
     pub status: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

@@ -88,12 +88,16 @@ pub struct NewChangeRequest {
     pub allocation_id: Uuid,
     /// supplement (give requested_su), extension (requested_ends_at) or status
     /// (requested_status).
+    #[schema(pattern = r"^(supplement|extension|status)$")]
     pub kind: String,
     /// Why.
+    #[schema(pattern = r"\\S")]
     pub justification: String,
     /// For a supplement: the SUs, more than zero, as a decimal string.
+    #[schema(value_type = Option<String>, pattern = r"^[0-9]*[1-9][0-9]*(\.[0-9]+)?$|^0*\.[0-9]*[1-9][0-9]*$")]
     pub requested_su: Option<Decimal>,
     /// For a status change: active, suspended or closed.
+    #[schema(pattern = r"^(active|suspended|closed)$")]
     pub requested_status: Option<String>,
     /// For an extension: the new end.
     pub requested_ends_at: Option<DateTime<Utc>>,
@@ -127,12 +131,14 @@ pub struct ChangeRequestFilter {
     /// Only this allocation's.
     pub allocation_id: Option<Uuid>,
     /// Only in this state (PENDING, APPROVED, REJECTED, CANCELLED).
+    #[param(pattern = r"^(PENDING|APPROVED|REJECTED|CANCELLED)$")]
     pub state: Option<String>,
     /// Only this person's.
     pub requester_id: Option<Uuid>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

@@ -44,6 +44,7 @@ pub struct Cluster {
 #[serde(deny_unknown_fields)]
 pub struct NewCluster {
     /// Its name: letters, digits, `_ . -`, up to 63.
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
     pub name: String,
     /// What it is.
     #[serde(default)]
@@ -59,6 +60,7 @@ pub struct ClusterFilter {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -90,14 +92,19 @@ pub struct NewResource {
     /// Its cluster.
     pub cluster_id: Uuid,
     /// Its name, unique on the cluster.
+    #[schema(pattern = r"\\S")]
     pub name: String,
     /// cpu, gpu, memory, storage or other.
+    #[schema(pattern = r"^(cpu|gpu|memory|storage|other)$")]
     pub resource_type: String,
     /// What one raw unit is.
+    #[schema(pattern = r"\\S")]
     pub unit: String,
     /// Jobs in this partition count (any partition when absent).
+    #[schema(pattern = r"\S")]
     pub slurm_partition: Option<String>,
     /// The Slurm TRES they count.
+    #[schema(pattern = r"^[a-z]+(/[A-Za-z0-9_:.-]+)?$")]
     pub slurm_tres: String,
 }
 
@@ -110,6 +117,7 @@ pub struct ResourceFilter {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -135,6 +143,7 @@ pub struct Rate {
 #[serde(deny_unknown_fields)]
 pub struct NewRate {
     /// Raw units per SU, more than zero, as a decimal string.
+    #[schema(value_type = String, pattern = r"^[0-9]*[1-9][0-9]*(\.[0-9]+)?$|^0*\.[0-9]*[1-9][0-9]*$")]
     pub rate: Decimal,
     /// In force from.
     pub valid_from: DateTime<Utc>,
@@ -151,6 +160,7 @@ pub struct RateFilter {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

@@ -62,6 +62,7 @@ pub struct NewMembership {
     /// The member.
     pub person_id: Uuid,
     /// Their cap in SUs, zero or more, as a decimal string (no cap when absent).
+    #[schema(value_type = Option<String>, pattern = r"^[0-9]+(\\.[0-9]+)?$")]
     pub cap_su: Option<Decimal>,
     /// From when (now when absent).
     pub starts_at: Option<DateTime<Utc>>,
@@ -79,6 +80,7 @@ pub struct MembershipChange {
     #[schema(value_type = Option<String>)]
     pub cap_su: Option<Option<Decimal>>,
     /// active, suspended or removed.
+    #[schema(pattern = r"^(active|suspended|removed)$")]
     pub status: Option<String>,
     /// A new end, or null for none.
     #[serde(default, deserialize_with = "present")]
@@ -111,10 +113,12 @@ pub struct MembershipFilter {
     /// Only this person's.
     pub person_id: Option<Uuid>,
     /// Only this status.
+    #[param(pattern = r"^(active|suspended|removed)$")]
     pub status: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

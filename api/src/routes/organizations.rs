@@ -39,6 +39,7 @@ pub struct Organization {
 #[serde(deny_unknown_fields)]
 pub struct NewOrganization {
     /// Its name, unique.
+    #[schema(pattern = r"\\S")]
     pub name: String,
 }
 
@@ -51,6 +52,7 @@ pub struct OrganizationFilter {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

@@ -48,8 +48,10 @@ pub struct Person {
 #[serde(deny_unknown_fields)]
 pub struct NewPerson {
     /// Their name.
+    #[schema(pattern = r"\\S")]
     pub name: String,
     /// Their email.
+    #[schema(pattern = r"^[^@\s]+@[^@\s]+$")]
     pub email: String,
     /// Their organization.
     pub organization_id: Option<Uuid>,
@@ -64,10 +66,12 @@ pub struct PersonFilter {
     /// Only this organization's.
     pub organization_id: Option<Uuid>,
     /// Only this status (active, inactive, merged).
+    #[param(pattern = r"^(active|inactive|merged)$")]
     pub status: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -91,8 +95,10 @@ pub struct Identity {
 #[serde(deny_unknown_fields)]
 pub struct NewIdentity {
     /// Where it comes from: lower-case letters, digits, `_ . -`.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_.-]*$")]
     pub source: String,
     /// The id there.
+    #[schema(pattern = r"\\S")]
     pub external_id: String,
 }
 
@@ -105,6 +111,7 @@ pub struct IdentityFilter {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -132,8 +139,10 @@ pub struct NewClusterAccount {
     /// The cluster.
     pub cluster_id: Uuid,
     /// The POSIX user name.
+    #[schema(pattern = r"^[a-z_][a-z0-9_.-]{0,31}$")]
     pub username: String,
     /// The POSIX uid.
+    #[schema(minimum = 1)]
     pub uid: Option<i32>,
 }
 
@@ -146,6 +155,7 @@ pub struct ClusterAccountFilter {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

@@ -52,14 +52,17 @@ pub struct Project {
 #[serde(deny_unknown_fields)]
 pub struct NewProject {
     /// Its title.
+    #[schema(pattern = r"\\S")]
     pub title: String,
     /// Its principal investigator.
     pub pi_id: Uuid,
     /// Its organization.
     pub organization_id: Option<Uuid>,
     /// ACCESS, NAIRR, XRAS or LOCAL.
+    #[schema(pattern = r"^(ACCESS|NAIRR|XRAS|LOCAL)$")]
     pub origination: String,
     /// Its id there; unique per origination.
+    #[schema(pattern = r"\\S")]
     pub originated_id: String,
 }
 
@@ -68,8 +71,10 @@ pub struct NewProject {
 #[serde(deny_unknown_fields)]
 pub struct ProjectChange {
     /// A new title.
+    #[schema(pattern = r"\\S")]
     pub title: Option<String>,
     /// active, suspended or closed.
+    #[schema(pattern = r"^(active|suspended|closed)$")]
     pub status: Option<String>,
 }
 
@@ -80,12 +85,14 @@ pub struct ProjectFilter {
     /// Only those this person leads.
     pub pi_id: Option<Uuid>,
     /// Only this status.
+    #[param(pattern = r"^(active|suspended|closed)$")]
     pub status: Option<String>,
     /// Only this organization's.
     pub organization_id: Option<Uuid>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

@@ -144,22 +144,29 @@ pub struct TaskWithAttempts {
 #[serde(deny_unknown_fields)]
 pub struct NewTaskRequest {
     /// The site whose daemons run it (a daemon may enqueue only for its own).
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
     pub site: String,
     /// The executor action: dotted lower-case words.
+    #[schema(pattern = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$", max_length = 100)]
     pub kind: String,
     /// Its arguments, a JSON object.
     #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     /// Smaller runs first (default 0).
     #[serde(default)]
+    #[schema(minimum = -32768, maximum = 32767)]
     pub priority: i32,
     /// Not before (default now).
     pub run_at: Option<DateTime<Utc>>,
     /// Attempts before it is dead (default 10).
+    #[schema(minimum = 1)]
     pub max_attempts: Option<i32>,
     /// Unique among unfinished tasks: enqueueing the same key again returns the same task.
+    #[schema(min_length = 1)]
     pub dedupe_key: Option<String>,
     /// Tasks sharing a lane run one at a time, in order.
+    #[schema(min_length = 1)]
     pub lane: Option<String>,
     /// Tasks that must succeed first.
     #[serde(default)]
@@ -177,12 +184,14 @@ pub struct TaskListFilter {
     /// Only this site's (a daemon sees only its own).
     pub site: Option<String>,
     /// Only in this state.
+    #[param(pattern = r"^(waiting|queued|running|succeeded|dead|cancelled)$")]
     pub state: Option<String>,
     /// Only of this kind.
     pub kind: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

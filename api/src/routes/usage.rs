@@ -67,6 +67,7 @@ pub struct UsageRecord {
     /// The cluster.
     pub cluster_id: Uuid,
     /// The scheduler's job id.
+    #[schema(pattern = r"\\S")]
     pub job_id: String,
     /// When the job was submitted.
     pub submit_time: DateTime<Utc>,
@@ -79,6 +80,7 @@ pub struct UsageRecord {
     /// Who ran it.
     pub person_id: Uuid,
     /// Raw units used (e.g. core-hours), as a decimal string.
+    #[schema(value_type = String, pattern = r"^[0-9]+(\\.[0-9]+)?$")]
     pub raw_amount: Decimal,
 }
 
@@ -87,6 +89,7 @@ pub struct UsageRecord {
 #[serde(deny_unknown_fields)]
 pub struct UsageBatch {
     /// 1 to 10,000 records.
+    #[schema(min_items = 1, max_items = 10000)]
     pub records: Vec<UsageRecord>,
 }
 
@@ -131,6 +134,7 @@ pub struct UsageFilter {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
