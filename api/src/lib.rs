@@ -67,20 +67,33 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Answers 503 when a request runs past the configured timeout (its transaction, if any, is
-/// rolled back as its future is dropped).
+/// rolled back as its future is dropped), and logs each request at debug level.
 async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = match tokio::time::timeout(state.request_timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::Unavailable(format!(
             "the request took longer than {} ms",
             state.request_timeout.as_millis()
         ))
         .into_response(),
-    }
+    };
+    tracing::debug!(
+        http.method = %method,
+        http.path = %path,
+        http.status = response.status().as_u16(),
+        duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "request"
+    );
+    response
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed("this path does not take that method; see /v1/openapi.json".to_string())
+    ApiError::MethodNotAllowed(
+        "this path does not take that method; see /v1/openapi.json".to_string(),
+    )
 }
 
 async fn not_found() -> ApiError {

@@ -1,6 +1,7 @@
-# Shared by deployments/dev/demo and deployments/dev/test; sourced, not run.
-# Finds PostgreSQL's server binaries the way `purser` does, and installs them from the OS
-# packages when they are missing (as root), or says exactly what to run (otherwise).
+# Shared by the scripts in deployments/dev and deployments/bench; sourced, not run.
+# Finds PostgreSQL's server binaries the way `purser` does, and installs them (and the few
+# other tools the scripts need) from the OS packages when they are missing (as root), or says
+# exactly what to run (otherwise).
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -41,4 +42,23 @@ ensure_postgres_server() {
     apt-get update -q >&2
     apt-get install -y -q --no-install-recommends postgresql >&2
     find_postgres_server >/dev/null || { echo "PostgreSQL was installed but its binaries were not found" >&2; exit 1; }
+}
+
+# ensure_packages CHECK PACKAGE...: runs the shell test CHECK and, when it fails, installs the
+# Debian packages (as root) or says which to install (otherwise).
+ensure_packages() {
+    local check=$1
+    shift
+    if eval "$check" >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "Missing: $*. Install them, then run this again:" >&2
+        echo "    sudo apt-get install -y $*" >&2
+        exit 1
+    fi
+    say "Installing $* from the OS packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >&2
+    apt-get install -y -q --no-install-recommends "$@" >&2
 }

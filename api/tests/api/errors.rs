@@ -187,3 +187,36 @@ async fn what_the_database_refuses_is_a_4xx_naming_the_rule() {
         409,
     );
 }
+
+#[tokio::test]
+async fn a_method_the_path_does_not_take_is_a_405_problem() {
+    let app = spawn_app().await;
+    let reply = app
+        .call(Some("admin"), Method::DELETE, "/v1/organizations", None)
+        .await;
+    assert_problem(&reply, 405);
+}
+
+#[tokio::test]
+async fn a_request_past_the_deadline_is_a_503_and_its_write_is_rolled_back() {
+    let app = crate::support::spawn_app_with(crate::support::AppOptions {
+        request_timeout: Some(std::time::Duration::from_millis(300)),
+        ..Default::default()
+    })
+    .await;
+    // Hold a lock the insert needs, so the request cannot finish in time.
+    let mut blocker = app.db.pool().connection().await.unwrap();
+    let lock = blocker.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE registry.organization IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let reply = app
+        .post("admin", "/v1/organizations", json!({"name": "Too Slow"}))
+        .await;
+    assert_problem(&reply, 503);
+    lock.rollback().await.unwrap();
+    // Had the timed-out insert committed, the same name would now be a 409.
+    app.post("admin", "/v1/organizations", json!({"name": "Too Slow"}))
+        .await
+        .expect(201);
+}
