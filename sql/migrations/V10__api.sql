@@ -12,6 +12,8 @@
 --   calls them in the transaction that made the change, and an admin's script can call them
 --   after a change of its own. A cluster's tasks go to the site named like the cluster. Tasks of
 --   one Slurm account share a lane, so they run one at a time, in order.
+-- * The application roles may read refinery_schema_history, so /readyz can check, as the API's
+--   role, that the database has the migrations the binary expects.
 
 CREATE SCHEMA api;
 COMMENT ON SCHEMA api IS 'The REST front-end''s own state: idempotency keys. Not readable by the reporting role.';
@@ -139,3 +141,6 @@ GRANT USAGE ON SCHEMA api TO purser_api;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA api TO purser_api;
 GRANT SELECT, INSERT, UPDATE, DELETE ON api.idempotency_key TO purser_api;
 GRANT EXECUTE ON FUNCTION registry.enqueue_membership_sync(uuid), registry.enqueue_allocation_sync(uuid) TO purser_api;
+
+-- /readyz compares the database's migrations with the binary's, as the API's role.
+GRANT SELECT ON refinery_schema_history TO purser_api, purser_daemon, purser_reader;

@@ -108,8 +108,15 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let oidc = options
         .oidc
         .map(|config| Arc::new(OidcVerifier::load(config).unwrap()));
+    // The API runs as the purser_api role, as a deployment grants it, so every test also
+    // checks that the role's grants suffice. Fixtures and checks use the owner's pool.
+    let separator = if db.url().contains('?') { '&' } else { '?' };
+    let api_url = format!(
+        "{}{separator}options=-c%20role%3Dpurser_api%20-c%20plan_cache_mode%3Dforce_generic_plan",
+        db.url()
+    );
     let state = AppState {
-        pool: db.pool().clone(),
+        pool: purser_sql::connect_pool(&api_url, 8).unwrap(),
         oidc,
         request_timeout: options.request_timeout.unwrap_or(Duration::from_secs(30)),
     };
