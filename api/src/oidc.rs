@@ -1,11 +1,15 @@
-//! OIDC bearer JWTs: checked against a JWKS file the site configures (its identity provider's
-//! published keys), for issuer, audience, expiry and signature. Only asymmetric algorithms are
-//! accepted, so a token signed with a shared secret (or none) is refused whatever its header
-//! says. The caller's role comes from a claim (default `purser_role`); a PI or member is the
-//! person with the identity (`registry.identity`) of the configured source and the token's
-//! subject; a daemon's site comes from another claim (default `purser_site`).
+//! OIDC bearer JWTs: checked against the identity provider's published keys (a JWKS, from its
+//! `jwks_uri` or a file), for issuer, audience, expiry and signature. Only asymmetric
+//! algorithms are accepted, so a token signed with a shared secret (or none) is refused whatever
+//! its header says. The keys are fetched again every `jwks_refresh`, and when a token names a
+//! key we do not know (the provider rotated its keys), at most every 30 seconds; a failed fetch
+//! keeps the keys we have. The caller's role comes from a claim (default `purser_role`); a PI or
+//! member is the person with the identity (`registry.identity`) of the configured source and
+//! the token's subject; a daemon's site comes from another claim (default `purser_site`).
 
 use std::path::PathBuf;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -26,8 +30,13 @@ pub struct OidcConfig {
     pub issuer: String,
     /// The `aud` tokens must carry.
     pub audience: String,
-    /// A JSON Web Key Set file: the identity provider's public keys.
-    pub jwks_file: PathBuf,
+    /// Where the identity provider publishes its keys (its `jwks_uri`).
+    pub jwks_url: Option<String>,
+    /// Or a JSON Web Key Set file holding them.
+    pub jwks_file: Option<PathBuf>,
+    /// How often to fetch the keys again (default 1 h).
+    #[serde(default = "default_jwks_refresh", with = "humantime_serde")]
+    pub jwks_refresh: Duration,
     /// The claim holding the caller's role.
     #[serde(default = "default_role_claim")]
     pub role_claim: String,
@@ -38,6 +47,13 @@ pub struct OidcConfig {
     #[serde(default = "default_identity_source")]
     pub identity_source: String,
 }
+
+fn default_jwks_refresh() -> Duration {
+    Duration::from_secs(3600)
+}
+
+/// The shortest time between two fetches caused by tokens naming unknown keys.
+const UNKNOWN_KEY_COOLDOWN: Duration = Duration::from_secs(30);
 
 fn default_role_claim() -> String {
     "purser_role".to_string()
@@ -54,6 +70,17 @@ fn default_identity_source() -> String {
 /// Why an OIDC configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum OidcError {
+    /// Neither or both of `jwks_url` and `jwks_file` are set.
+    #[error("[api.oidc] needs exactly one of jwks_url and jwks_file")]
+    NoKeySource,
+    /// The key set cannot be fetched.
+    #[error("cannot fetch the JWKS from {url}: {reason}")]
+    Fetch {
+        /// Where from.
+        url: String,
+        /// Why.
+        reason: String,
+    },
     /// The JWKS file cannot be read.
     #[error("cannot read the JWKS file {path}: {source}")]
     Read {
@@ -62,11 +89,11 @@ pub enum OidcError {
         /// Why.
         source: std::io::Error,
     },
-    /// The JWKS file is not a key set, or holds no key we can use.
-    #[error("the JWKS file {path} is not usable: {reason}")]
+    /// The key set is not a key set, or holds no key we can use.
+    #[error("the JWKS from {source_name} is not usable: {reason}")]
     Invalid {
-        /// The file.
-        path: PathBuf,
+        /// The URL or file.
+        source_name: String,
         /// Why.
         reason: String,
     },
@@ -79,10 +106,19 @@ struct VerifyingKey {
     key: DecodingKey,
 }
 
+/// The keys in use, and when they were fetched.
+struct KeySet {
+    keys: Vec<Arc<VerifyingKey>>,
+    fetched: Instant,
+}
+
 /// Checks OIDC JWTs against the configured keys.
 pub struct OidcVerifier {
     config: OidcConfig,
-    keys: Vec<VerifyingKey>,
+    http: reqwest::Client,
+    keys: RwLock<KeySet>,
+    /// Held while fetching, so concurrent requests do not fetch the same keys at once.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for OidcVerifier {
@@ -90,8 +126,7 @@ impl std::fmt::Debug for OidcVerifier {
         formatter
             .debug_struct("OidcVerifier")
             .field("config", &self.config)
-            .field("keys", &self.keys.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -104,51 +139,58 @@ struct Claims {
 }
 
 impl OidcVerifier {
-    /// Reads the key set. Keys for symmetric algorithms are refused.
-    pub fn load(config: OidcConfig) -> Result<Self, OidcError> {
-        let path = config.jwks_file.clone();
-        let text = std::fs::read_to_string(&path).map_err(|source| OidcError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let invalid = |reason: String| OidcError::Invalid {
-            path: path.clone(),
-            reason,
+    /// Fetches the key set. Keys for symmetric algorithms are refused.
+    pub async fn load(config: OidcConfig) -> Result<Self, OidcError> {
+        if config.jwks_url.is_some() == config.jwks_file.is_some() {
+            return Err(OidcError::NoKeySource);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|error| OidcError::Fetch {
+                url: config.jwks_url.clone().unwrap_or_default(),
+                reason: error.to_string(),
+            })?;
+        let keys = fetch_keys(&config, &http).await?;
+        Ok(Self {
+            config,
+            http,
+            keys: RwLock::new(KeySet {
+                keys,
+                fetched: Instant::now(),
+            }),
+            fetching: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The key for a token's header, fetching the key set again when it is due, or when the
+    /// token names a key we do not have and the last fetch is older than the cooldown.
+    async fn key_for(&self, header: &jsonwebtoken::Header) -> Option<Arc<VerifyingKey>> {
+        let (found, age) = {
+            let set = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+            (find_key(&set.keys, header), set.fetched.elapsed())
         };
-        let set: JwkSet =
-            serde_json::from_str(&text).map_err(|error| invalid(error.to_string()))?;
-        let mut keys = Vec::new();
-        for jwk in &set.keys {
-            let Some(algorithm) = jwk
-                .common
-                .key_algorithm
-                .and_then(|name| name.to_string().parse::<Algorithm>().ok())
-            else {
-                return Err(invalid(format!(
-                    "key {} has no \"alg\"; each key must name its algorithm",
-                    jwk.common.key_id.as_deref().unwrap_or("(no kid)")
-                )));
-            };
-            if matches!(
-                algorithm,
-                Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
-            ) {
-                return Err(invalid(format!(
-                    "key {} is symmetric ({algorithm:?}); only public keys are accepted",
-                    jwk.common.key_id.as_deref().unwrap_or("(no kid)")
-                )));
+        let due = age >= self.config.jwks_refresh
+            || (found.is_none() && age >= UNKNOWN_KEY_COOLDOWN.min(self.config.jwks_refresh));
+        if !due {
+            return found;
+        }
+        if let Ok(_fetching) = self.fetching.try_lock() {
+            match fetch_keys(&self.config, &self.http).await {
+                Ok(keys) => {
+                    let mut set = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+                    *set = KeySet {
+                        keys,
+                        fetched: Instant::now(),
+                    };
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, "cannot refresh the OIDC keys; keeping the ones we have");
+                }
             }
-            let key = DecodingKey::from_jwk(jwk).map_err(|error| invalid(error.to_string()))?;
-            keys.push(VerifyingKey {
-                key_id: jwk.common.key_id.clone(),
-                algorithm,
-                key,
-            });
         }
-        if keys.is_empty() {
-            return Err(invalid("it holds no keys".to_string()));
-        }
-        Ok(Self { config, keys })
+        let set = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        find_key(&set.keys, header)
     }
 
     /// Checks a JWT and returns its caller.
@@ -157,13 +199,9 @@ impl OidcVerifier {
             |why: String| ApiError::Unauthenticated(format!("the OIDC token is refused: {why}"));
         let header =
             jsonwebtoken::decode_header(token).map_err(|error| refused(error.to_string()))?;
-        let key = self
-            .keys
-            .iter()
-            .find(|key| {
-                key.algorithm == header.alg && (header.kid.is_none() || key.key_id == header.kid)
-            })
-            .ok_or_else(|| refused("no configured key matches its kid and alg".to_string()))?;
+        let key = self.key_for(&header).await.ok_or_else(|| {
+            refused("no key of the identity provider matches its kid and alg".to_string())
+        })?;
         let mut validation = Validation::new(key.algorithm);
         validation.set_issuer(&[&self.config.issuer]);
         validation.set_audience(&[&self.config.audience]);
@@ -222,4 +260,92 @@ impl OidcVerifier {
             ))
         })
     }
+}
+
+/// The key a token's header names: the same algorithm, and the same key id when it gives one.
+fn find_key(
+    keys: &[Arc<VerifyingKey>],
+    header: &jsonwebtoken::Header,
+) -> Option<Arc<VerifyingKey>> {
+    keys.iter()
+        .find(|key| {
+            key.algorithm == header.alg && (header.kid.is_none() || key.key_id == header.kid)
+        })
+        .cloned()
+}
+
+/// Reads the key set from the configured URL or file, keeping the usable keys.
+async fn fetch_keys(
+    config: &OidcConfig,
+    http: &reqwest::Client,
+) -> Result<Vec<Arc<VerifyingKey>>, OidcError> {
+    let (source_name, text) = match (&config.jwks_url, &config.jwks_file) {
+        (Some(url), _) => {
+            let fetch_error = |reason: String| OidcError::Fetch {
+                url: url.clone(),
+                reason,
+            };
+            let response = http
+                .get(url)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(|error| fetch_error(error.to_string()))?;
+            let text = response
+                .text()
+                .await
+                .map_err(|error| fetch_error(error.to_string()))?;
+            (url.clone(), text)
+        }
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|source| OidcError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            (path.display().to_string(), text)
+        }
+        (None, None) => return Err(OidcError::NoKeySource),
+    };
+    parse_keys(&source_name, &text)
+}
+
+/// The usable keys of a JWKS document. Symmetric keys, and keys without an algorithm, make the
+/// whole set unusable: a mistake in the provider's configuration should be loud.
+fn parse_keys(source_name: &str, text: &str) -> Result<Vec<Arc<VerifyingKey>>, OidcError> {
+    let invalid = |reason: String| OidcError::Invalid {
+        source_name: source_name.to_string(),
+        reason,
+    };
+    let set: JwkSet = serde_json::from_str(text).map_err(|error| invalid(error.to_string()))?;
+    let mut keys = Vec::new();
+    for jwk in &set.keys {
+        let name = jwk.common.key_id.as_deref().unwrap_or("(no kid)");
+        let Some(algorithm) = jwk
+            .common
+            .key_algorithm
+            .and_then(|algorithm| algorithm.to_string().parse::<Algorithm>().ok())
+        else {
+            return Err(invalid(format!(
+                "key {name} has no \"alg\"; each key must name its algorithm"
+            )));
+        };
+        if matches!(
+            algorithm,
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+        ) {
+            return Err(invalid(format!(
+                "key {name} is symmetric ({algorithm:?}); only public keys are accepted"
+            )));
+        }
+        let key = DecodingKey::from_jwk(jwk).map_err(|error| invalid(error.to_string()))?;
+        keys.push(Arc::new(VerifyingKey {
+            key_id: jwk.common.key_id.clone(),
+            algorithm,
+            key,
+        }));
+    }
+    if keys.is_empty() {
+        return Err(invalid("it holds no keys".to_string()));
+    }
+    Ok(keys)
 }

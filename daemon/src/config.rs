@@ -29,7 +29,7 @@
 //! [api.oidc]                      # optional: OIDC JWTs (docs/api.md)
 //! issuer = "https://idp.example.edu"
 //! audience = "purser"
-//! jwks_file = "/etc/purser/jwks.json"
+//! jwks_url = "https://idp.example.edu/certs"   # or jwks_file = "/etc/purser/jwks.json"
 //! ```
 
 use std::collections::BTreeMap;

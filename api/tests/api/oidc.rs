@@ -1,8 +1,11 @@
-//! OIDC bearer JWTs, checked against a JWKS file made here with a locally generated P-256 key:
-//! a valid token is let in with the role its claim names, and a token with the wrong audience,
-//! an expiry in the past, another key's signature or a shared-secret signature is refused.
+//! OIDC bearer JWTs, checked against a JWKS made here with locally generated P-256 keys, from a
+//! file or served over HTTP: a valid token is let in with the role its claim names, and a token
+//! with the wrong audience, an expiry in the past, another key's signature or a shared-secret
+//! signature is refused. Served keys are fetched again when a token names a new one.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -37,7 +40,16 @@ fn generate_key(directory: &std::path::Path, name: &str) -> EncodingKey {
 struct Idp {
     key: EncodingKey,
     stranger: EncodingKey,
+    /// The provider's published key set, holding `key` as idp-1.
+    jwks: JwkSet,
     jwks_file: PathBuf,
+}
+
+/// A public key as the provider publishes it.
+fn jwk(key: &EncodingKey, id: &str) -> Jwk {
+    let mut jwk = Jwk::from_encoding_key(key, Algorithm::ES256).unwrap();
+    jwk.common.key_id = Some(id.to_string());
+    jwk
 }
 
 fn idp() -> Idp {
@@ -45,24 +57,26 @@ fn idp() -> Idp {
     std::fs::create_dir_all(&directory).unwrap();
     let key = generate_key(&directory, "idp.pem");
     let stranger = generate_key(&directory, "stranger.pem");
-    let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap();
-    jwk.common.key_id = Some("idp-1".to_string());
+    let jwks = JwkSet {
+        keys: vec![jwk(&key, "idp-1")],
+    };
     let jwks_file = directory.join("jwks.json");
-    std::fs::write(
-        &jwks_file,
-        serde_json::to_vec(&JwkSet { keys: vec![jwk] }).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(&jwks_file, serde_json::to_vec(&jwks).unwrap()).unwrap();
     Idp {
         key,
         stranger,
+        jwks,
         jwks_file,
     }
 }
 
 fn token(key: &EncodingKey, claims: Value) -> String {
+    token_with_kid(key, "idp-1", claims)
+}
+
+fn token_with_kid(key: &EncodingKey, kid: &str, claims: Value) -> String {
     let mut header = Header::new(Algorithm::ES256);
-    header.kid = Some("idp-1".to_string());
+    header.kid = Some(kid.to_string());
     jsonwebtoken::encode(&header, &claims, key).unwrap()
 }
 
@@ -76,19 +90,132 @@ fn claims(subject: &str, role: Option<&str>) -> Value {
     claims
 }
 
+fn config(
+    jwks_url: Option<String>,
+    jwks_file: Option<PathBuf>,
+    jwks_refresh: Duration,
+) -> OidcConfig {
+    OidcConfig {
+        issuer: ISSUER.to_string(),
+        audience: AUDIENCE.to_string(),
+        jwks_url,
+        jwks_file,
+        jwks_refresh,
+        role_claim: "purser_role".to_string(),
+        site_claim: "purser_site".to_string(),
+        identity_source: "oidc".to_string(),
+    }
+}
+
 async fn spawn(idp: &Idp) -> TestApp {
     spawn_app_with(AppOptions {
-        oidc: Some(OidcConfig {
-            issuer: ISSUER.to_string(),
-            audience: AUDIENCE.to_string(),
-            jwks_file: idp.jwks_file.clone(),
-            role_claim: "purser_role".to_string(),
-            site_claim: "purser_site".to_string(),
-            identity_source: "oidc".to_string(),
-        }),
+        oidc: Some(config(
+            None,
+            Some(idp.jwks_file.clone()),
+            Duration::from_secs(3600),
+        )),
         ..AppOptions::default()
     })
     .await
+}
+
+/// A provider's JWKS endpoint on loopback: serves whatever `published` holds, or a 500 while
+/// it holds null.
+async fn serve_jwks(published: Arc<Mutex<Value>>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    let router = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let published = published.lock().unwrap().clone();
+            async move {
+                if published.is_null() {
+                    Err(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
+                } else {
+                    Ok(axum::Json(published))
+                }
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+#[tokio::test]
+async fn served_keys_are_fetched_again_when_a_token_names_a_new_one() {
+    let idp = idp();
+    let published = Arc::new(Mutex::new(serde_json::to_value(&idp.jwks).unwrap()));
+    let url = serve_jwks(published.clone()).await;
+    let app = spawn_app_with(AppOptions {
+        // Refresh at every request, so the test need not wait out a cooldown.
+        oidc: Some(config(Some(url), None, Duration::from_millis(1))),
+        ..AppOptions::default()
+    })
+    .await;
+    let rotated = token_with_kid(&idp.stranger, "idp-2", claims("ops", Some("admin")));
+    app.call(Some(&rotated), Method::GET, "/v1/clusters", None)
+        .await
+        .expect(401);
+    // The provider rotates: it now publishes idp-2 beside idp-1.
+    let mut keys = idp.jwks.clone();
+    keys.keys.push(jwk(&idp.stranger, "idp-2"));
+    *published.lock().unwrap() = serde_json::to_value(&keys).unwrap();
+    app.call(Some(&rotated), Method::GET, "/v1/clusters", None)
+        .await
+        .expect(200);
+    // The endpoint fails: the keys already fetched still work.
+    *published.lock().unwrap() = Value::Null;
+    app.call(Some(&rotated), Method::GET, "/v1/clusters", None)
+        .await
+        .expect(200);
+    let first = token(&idp.key, claims("ops", Some("admin")));
+    app.call(Some(&first), Method::GET, "/v1/clusters", None)
+        .await
+        .expect(200);
+}
+
+#[tokio::test]
+async fn a_configuration_needs_exactly_one_key_source_and_usable_keys() {
+    let idp = idp();
+    let neither =
+        purser_api::oidc::OidcVerifier::load(config(None, None, Duration::from_secs(60))).await;
+    assert!(
+        neither
+            .unwrap_err()
+            .to_string()
+            .contains("exactly one of jwks_url and jwks_file")
+    );
+    let both = config(
+        Some("http://127.0.0.1:9/jwks".to_string()),
+        Some(idp.jwks_file.clone()),
+        Duration::from_secs(60),
+    );
+    assert!(purser_api::oidc::OidcVerifier::load(both).await.is_err());
+    let symmetric = idp.jwks_file.with_file_name("symmetric.json");
+    std::fs::write(
+        &symmetric,
+        r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0", "alg": "HS256", "kid": "s"}]}"#,
+    )
+    .unwrap();
+    let refused = purser_api::oidc::OidcVerifier::load(config(
+        None,
+        Some(symmetric),
+        Duration::from_secs(60),
+    ))
+    .await;
+    assert!(refused.unwrap_err().to_string().contains("symmetric"));
+    let unreachable = config(
+        Some("http://127.0.0.1:9/jwks".to_string()),
+        None,
+        Duration::from_secs(60),
+    );
+    assert!(
+        purser_api::oidc::OidcVerifier::load(unreachable)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("cannot fetch")
+    );
 }
 
 #[tokio::test]

@@ -105,9 +105,10 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         .unwrap();
         tokens.insert(name, secret);
     }
-    let oidc = options
-        .oidc
-        .map(|config| Arc::new(OidcVerifier::load(config).unwrap()));
+    let oidc = match options.oidc {
+        Some(config) => Some(Arc::new(OidcVerifier::load(config).await.unwrap())),
+        None => None,
+    };
     // The API runs as the purser_api role, as a deployment grants it, so every test also
     // checks that the role's grants suffice. Fixtures and checks use the owner's pool.
     let separator = if db.url().contains('?') { '&' } else { '?' };

@@ -38,10 +38,12 @@ pub fn print_openapi() -> anyhow::Result<()> {
 }
 
 /// Builds the API's shared state from the configuration.
-pub fn state(config: &Config, pool: DbPool) -> anyhow::Result<AppState> {
+pub async fn state(config: &Config, pool: DbPool) -> anyhow::Result<AppState> {
     let oidc = match &config.api.oidc {
         Some(oidc) => Some(Arc::new(
-            OidcVerifier::load(oidc.clone()).context("cannot use [api.oidc]")?,
+            OidcVerifier::load(oidc.clone())
+                .await
+                .context("cannot use [api.oidc]")?,
         )),
         None => None,
     };
@@ -63,7 +65,7 @@ pub async fn run(config: &Config, pool: DbPool, args: ApiArgs) -> anyhow::Result
             .parse()
             .context("the default listen address")?,
     };
-    let state = state(config, pool)?;
+    let state = state(config, pool).await?;
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
