@@ -260,7 +260,7 @@ async fn create_membership(
 /// allocation's PI).
 #[utoipa::path(patch, path = "/v1/memberships/{id}", tag = "memberships",
     request_body = MembershipChange,
-    params(("id" = Uuid, Path, description = "Membership id")),
+    params(("id" = Uuid, Path, description = "Membership id"), IdempotencyHeader),
     responses((status = 200, body = MembershipWritten), Problems))]
 async fn update_membership(
     State(state): State<AppState>,

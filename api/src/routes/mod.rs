@@ -47,14 +47,15 @@ pub const EVERYONE: &[Role] = &[
 /// The roles that read the registry, PIs and members within their scope.
 pub const REGISTRY_READERS: &[Role] = &[Role::Admin, Role::Reader, Role::Pi, Role::Member];
 
-/// The `Idempotency-Key` header every POST accepts, for the document.
+/// The `Idempotency-Key` header every POST and PATCH accepts, as the OpenAPI document shows it.
+/// Never built: `crate::write::Idempotency` reads the header.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Header)]
 pub struct IdempotencyHeader {
-    /// Makes the POST safe to retry: a repeat with the same key returns the first response
+    /// Makes the request safe to retry: a repeat with the same key returns the first response
     /// (within 24 hours) instead of writing again.
     #[param(rename = "Idempotency-Key", min_length = 1, max_length = 255)]
-    #[allow(dead_code)]
+    #[allow(dead_code)] // read by utoipa's derive, never by code
     idempotency_key: Option<String>,
 }
 

@@ -176,7 +176,7 @@ async fn create_project(
 
 /// Changes a project's title or status (admin).
 #[utoipa::path(patch, path = "/v1/projects/{id}", tag = "projects", request_body = ProjectChange,
-    params(("id" = Uuid, Path, description = "Project id")),
+    params(("id" = Uuid, Path, description = "Project id"), IdempotencyHeader),
     responses((status = 200, body = Project), Problems))]
 async fn update_project(
     State(state): State<AppState>,
