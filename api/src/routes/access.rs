@@ -16,7 +16,7 @@ use crate::extract::Params;
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
-use crate::routes::{REGISTRY_READERS, SqlParams, list};
+use crate::routes::{REGISTRY_READERS, SqlParams, list_in_scope};
 
 /// A grant: this person should have access under this allocation's account on this cluster.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -127,22 +127,15 @@ async fn list_desired_access(
     Params(filter): Params<AccessFilter>,
 ) -> Result<axum::Json<Page<DesiredAccess>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let scope = caller.scope();
-    let params: &SqlParams = &[
-        &filter.cluster_id,
-        &filter.person_id,
-        &filter.allocation_id,
-        &scope.scoped,
-        &scope.pi,
-        &scope.person,
-    ];
+    let filters: &SqlParams = &[&filter.cluster_id, &filter.person_id, &filter.allocation_id];
     let key = |row: &DesiredAccess| membership_key(row.allocation_id, row.person_id);
-    list(
+    list_in_scope(
         &state,
+        &caller,
         API_ACCESS_DESIRED,
         filter.cursor.as_deref(),
         filter.limit,
-        params,
+        filters,
         key,
     )
     .await
@@ -157,23 +150,20 @@ async fn explain_access(
     Params(filter): Params<ExplanationFilter>,
 ) -> Result<axum::Json<Page<AccessExplanation>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let scope = caller.scope();
-    let params: &SqlParams = &[
+    let filters: &SqlParams = &[
         &filter.cluster_id,
         &filter.person_id,
         &filter.allocation_id,
         &filter.granted,
-        &scope.scoped,
-        &scope.pi,
-        &scope.person,
     ];
     let key = |row: &AccessExplanation| membership_key(row.allocation_id, row.person_id);
-    list(
+    list_in_scope(
         &state,
+        &caller,
         API_ACCESS_EXPLAIN,
         filter.cursor.as_deref(),
         filter.limit,
-        params,
+        filters,
         key,
     )
     .await

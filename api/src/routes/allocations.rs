@@ -25,7 +25,9 @@ use crate::extract::{Body, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
-use crate::routes::{IdempotencyHeader, REGISTRY_READERS, SqlParams, created, get_in_scope, list};
+use crate::routes::{
+    IdempotencyHeader, REGISTRY_READERS, SqlParams, created, get_in_scope, list_in_scope,
+};
 use crate::write::{Idempotency, write};
 
 /// An allocation.
@@ -181,22 +183,15 @@ async fn list_allocations(
     Params(filter): Params<AllocationFilter>,
 ) -> Result<axum::Json<Page<Allocation>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let scope = caller.scope();
-    let params: &SqlParams = &[
-        &filter.project_id,
-        &filter.cluster_id,
-        &filter.status,
-        &scope.scoped,
-        &scope.pi,
-        &scope.person,
-    ];
+    let filters: &SqlParams = &[&filter.project_id, &filter.cluster_id, &filter.status];
     let cursor = filter.cursor.as_deref();
-    list(
+    list_in_scope(
         &state,
+        &caller,
         API_ALLOCATION_LIST,
         cursor,
         filter.limit,
-        params,
+        filters,
         |row: &Allocation| row.id,
     )
     .await

@@ -28,7 +28,7 @@ use crate::page::Page;
 use crate::problem::ApiError;
 use crate::routes::allocations::{enqueue_allocation_sync, require_pi_of};
 use crate::routes::{
-    IdempotencyHeader, REGISTRY_READERS, SqlParams, get_in_scope, list, one_in_scope,
+    IdempotencyHeader, REGISTRY_READERS, SqlParams, get_in_scope, list_in_scope, one_in_scope,
 };
 use crate::write::{Idempotency, write};
 
@@ -161,22 +161,15 @@ async fn list_change_requests(
     Params(filter): Params<ChangeRequestFilter>,
 ) -> Result<axum::Json<Page<ChangeRequest>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let scope = caller.scope();
-    let params: &SqlParams = &[
-        &filter.allocation_id,
-        &filter.state,
-        &filter.requester_id,
-        &scope.scoped,
-        &scope.pi,
-        &scope.person,
-    ];
+    let filters: &SqlParams = &[&filter.allocation_id, &filter.state, &filter.requester_id];
     let cursor = filter.cursor.as_deref();
-    list(
+    list_in_scope(
         &state,
+        &caller,
         API_CHANGE_REQUEST_LIST,
         cursor,
         filter.limit,
-        params,
+        filters,
         |row: &ChangeRequest| row.id,
     )
     .await

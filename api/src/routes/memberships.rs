@@ -28,7 +28,7 @@ use crate::page::Page;
 use crate::problem::ApiError;
 use crate::routes::allocations::require_pi_of;
 use crate::routes::{
-    IdempotencyHeader, REGISTRY_READERS, SqlParams, created, get_in_scope, list, one,
+    IdempotencyHeader, REGISTRY_READERS, SqlParams, created, get_in_scope, list_in_scope, one,
 };
 use crate::write::{Idempotency, write};
 
@@ -166,22 +166,15 @@ async fn list_memberships(
     Params(filter): Params<MembershipFilter>,
 ) -> Result<axum::Json<Page<Membership>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let scope = caller.scope();
-    let params: &SqlParams = &[
-        &filter.allocation_id,
-        &filter.person_id,
-        &filter.status,
-        &scope.scoped,
-        &scope.pi,
-        &scope.person,
-    ];
+    let filters: &SqlParams = &[&filter.allocation_id, &filter.person_id, &filter.status];
     let cursor = filter.cursor.as_deref();
-    list(
+    list_in_scope(
         &state,
+        &caller,
         API_MEMBERSHIP_LIST,
         cursor,
         filter.limit,
-        params,
+        filters,
         |row: &Membership| row.id,
     )
     .await

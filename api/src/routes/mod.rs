@@ -103,6 +103,27 @@ where
     Ok(axum::Json(page::page(rows, limit, key)?))
 }
 
+/// One page of a list PIs and members may read: as [`list`], with the caller's scope
+/// (scoped, PI, person) appended to `filters` as the statement's last three parameters.
+pub async fn list_in_scope<T, K>(
+    state: &AppState,
+    caller: &Caller,
+    statement: Statement,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+    filters: &SqlParams<'_>,
+    key: impl Fn(&T) -> K,
+) -> Result<axum::Json<Page<T>>, ApiError>
+where
+    T: DeserializeOwned,
+    K: Serialize + DeserializeOwned + ToSql + Sync,
+{
+    let scope = caller.scope();
+    let mut params = filters.to_vec();
+    params.extend_from_slice(&[&scope.scoped, &scope.pi, &scope.person]);
+    list(state, statement, cursor, limit, &params, key).await
+}
+
 /// The row with this id, if the caller's scope holds it: the statement's parameters are the id,
 /// then the scope (scoped, PI, person).
 pub async fn one_in_scope<T: DeserializeOwned>(

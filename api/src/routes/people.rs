@@ -21,7 +21,9 @@ use crate::extract::{Body, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
-use crate::routes::{IdempotencyHeader, REGISTRY_READERS, SqlParams, create, get_in_scope, list};
+use crate::routes::{
+    IdempotencyHeader, REGISTRY_READERS, SqlParams, create, get_in_scope, list, list_in_scope,
+};
 use crate::write::Idempotency;
 
 /// A person.
@@ -177,22 +179,15 @@ async fn list_people(
     Params(filter): Params<PersonFilter>,
 ) -> Result<axum::Json<Page<Person>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let scope = caller.scope();
-    let params: &SqlParams = &[
-        &filter.email,
-        &filter.organization_id,
-        &filter.status,
-        &scope.scoped,
-        &scope.pi,
-        &scope.person,
-    ];
+    let filters: &SqlParams = &[&filter.email, &filter.organization_id, &filter.status];
     let cursor = filter.cursor.as_deref();
-    list(
+    list_in_scope(
         &state,
+        &caller,
         API_PERSON_LIST,
         cursor,
         filter.limit,
-        params,
+        filters,
         |row: &Person| row.id,
     )
     .await

@@ -22,7 +22,7 @@ use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
 use crate::routes::{
-    IdempotencyHeader, REGISTRY_READERS, SqlParams, create, get_in_scope, list, one,
+    IdempotencyHeader, REGISTRY_READERS, SqlParams, create, get_in_scope, list_in_scope, one,
 };
 use crate::write::{Idempotency, write};
 
@@ -112,22 +112,15 @@ async fn list_projects(
     Params(filter): Params<ProjectFilter>,
 ) -> Result<axum::Json<Page<Project>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let scope = caller.scope();
-    let params: &SqlParams = &[
-        &filter.pi_id,
-        &filter.status,
-        &filter.organization_id,
-        &scope.scoped,
-        &scope.pi,
-        &scope.person,
-    ];
+    let filters: &SqlParams = &[&filter.pi_id, &filter.status, &filter.organization_id];
     let cursor = filter.cursor.as_deref();
-    list(
+    list_in_scope(
         &state,
+        &caller,
         API_PROJECT_LIST,
         cursor,
         filter.limit,
-        params,
+        filters,
         |row: &Project| row.id,
     )
     .await

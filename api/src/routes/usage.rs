@@ -23,7 +23,7 @@ use crate::extract::{Body, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
-use crate::routes::{IdempotencyHeader, REGISTRY_READERS, SqlParams, list};
+use crate::routes::{IdempotencyHeader, REGISTRY_READERS, SqlParams, list_in_scope};
 use crate::write::{Idempotency, write};
 
 /// The most records one batch may hold.
@@ -154,24 +154,21 @@ async fn list_usage(
     Params(filter): Params<UsageFilter>,
 ) -> Result<axum::Json<Page<Usage>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let scope = caller.scope();
-    let params: &SqlParams = &[
+    let filters: &SqlParams = &[
         &filter.allocation_id,
         &filter.person_id,
         &filter.since,
         &filter.until,
-        &scope.scoped,
-        &scope.pi,
-        &scope.person,
     ];
     // The key is (end time, job, submit time, resource), passed to SQL as a JSON array.
     let key = |row: &Usage| json!([row.end_time, row.job_id, row.submit_time, row.resource_id]);
-    list(
+    list_in_scope(
         &state,
+        &caller,
         API_USAGE_LIST,
         filter.cursor.as_deref(),
         filter.limit,
-        params,
+        filters,
         key,
     )
     .await
