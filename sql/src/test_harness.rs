@@ -11,6 +11,8 @@
 //! template and an unchanged one is reused. A test's database is
 //! `CREATE DATABASE … TEMPLATE …`, which copies files and takes milliseconds. A passing test
 //! drops its database; a failing one keeps it and prints its URL for a look in psql.
+//!
+//! [`wait_until`] is how tests wait: on a condition, with a deadline, never a bare sleep.
 
 use std::path::PathBuf;
 
@@ -298,6 +300,25 @@ fn database_name_for_current_test() -> String {
         .collect();
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..10];
     format!("purser_test_{cleaned}_{suffix}")
+}
+
+/// How long any awaited condition may take before the test fails.
+pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(180);
+
+/// Waits until `condition` holds, polling it, and fails the test at [`DEADLINE`].
+pub async fn wait_until<F, Fut>(what: &str, condition: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 #[cfg(test)]

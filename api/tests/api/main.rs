@@ -12,4 +12,5 @@ mod idempotency;
 mod oidc;
 mod openapi;
 mod pagination;
+mod resilience;
 mod workflows;

@@ -250,3 +250,5 @@ async fn reply(response: reqwest::Response) -> Reply {
         body,
     }
 }
+
+pub use purser_sql::test_harness::wait_until;
