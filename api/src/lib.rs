@@ -2,7 +2,7 @@
 //! one transaction, then returns. It never calls an external system itself.
 //!
 //! - [`auth`] and [`oidc`]: who is calling (API tokens, OIDC JWTs) and the roles they hold.
-//! - [`write`]: the one-transaction write path, with `Idempotency-Key` replay.
+//! - [`mod@write`]: the one-transaction write path, with `Idempotency-Key` replay.
 //! - [`page`]: cursor pagination; [`extract`]: request parsing whose errors are problems;
 //!   [`problem`]: RFC 9457 errors and how database errors map to statuses.
 //! - [`routes`]: the endpoints under `/v1`, one module per resource.

@@ -1,7 +1,7 @@
 //! Every SQL statement the Rust code runs, one per file under `sql/queries/`.
 //!
 //! Each file holds one statement with a comment on what it does and how it locks rows. The
-//! [`statements!`] list below is the only way code reaches them, so [`ALL`] is complete by
+//! `statements!` list below is the only way code reaches them, so [`ALL`] is complete by
 //! construction and one test prepares every entry against the migrated schema.
 
 /// One named SQL statement from `sql/queries/NAME.sql`.
