@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use purser_sql::pool::{query, query_items, query_one};
+use purser_sql::pool::{query, query_items};
 use purser_sql::statements::{
     API_ALLOCATION_BALANCE, API_ALLOCATION_CREATE, API_ALLOCATION_GET, API_ALLOCATION_LIST,
     API_ALLOCATION_SCOPE, API_ALLOCATION_SYNC,
@@ -26,7 +26,8 @@ use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
 use crate::routes::{
-    IdempotencyHeader, REGISTRY_READERS, SqlParams, created, get_in_scope, list_in_scope,
+    IdempotencyHeader, REGISTRY_READERS, SqlParams, created, enqueue_sync, get_in_scope,
+    list_in_scope,
 };
 use crate::write::{Idempotency, write};
 
@@ -164,16 +165,6 @@ pub async fn require_pi_of(
     }
 }
 
-/// Enqueues allocation.sync for an allocation, in the caller's transaction.
-pub async fn enqueue_allocation_sync(
-    client: &impl GenericClient,
-    allocation_id: Uuid,
-) -> Result<i64, ApiError> {
-    let row = query_one(client, API_ALLOCATION_SYNC, &[&allocation_id]).await?;
-    row.get::<_, Option<i64>>("task_id")
-        .ok_or_else(|| ApiError::NotFound(format!("there is no allocation {allocation_id}")))
-}
-
 /// Lists allocations.
 #[utoipa::path(get, path = "/v1/allocations", tag = "allocations", params(AllocationFilter),
     responses((status = 200, body = Page<Allocation>), Problems))]
@@ -262,7 +253,8 @@ async fn create_allocation(
                 )
                 .await?,
             )?;
-            let task_id = enqueue_allocation_sync(tx, allocation.id).await?;
+            let task_id =
+                enqueue_sync(tx, API_ALLOCATION_SYNC, allocation.id, "allocation").await?;
             Ok(AllocationWritten {
                 allocation,
                 task_ids: vec![task_id],

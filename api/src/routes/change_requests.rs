@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use purser_sql::pool::{query, query_one};
 use purser_sql::statements::{
-    API_CHANGE_REQUEST_DECIDE, API_CHANGE_REQUEST_GET, API_CHANGE_REQUEST_LIST,
-    API_CHANGE_REQUEST_OWNER, API_CHANGE_REQUEST_SUBMIT,
+    API_ALLOCATION_SYNC, API_CHANGE_REQUEST_DECIDE, API_CHANGE_REQUEST_GET,
+    API_CHANGE_REQUEST_LIST, API_CHANGE_REQUEST_OWNER, API_CHANGE_REQUEST_SUBMIT,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -26,7 +26,8 @@ use crate::extract::{Body, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
-use crate::routes::allocations::{enqueue_allocation_sync, require_pi_of};
+use crate::routes::allocations::require_pi_of;
+use crate::routes::enqueue_sync;
 use crate::routes::{
     IdempotencyHeader, REGISTRY_READERS, SqlParams, get_in_scope, list_in_scope, one_in_scope,
 };
@@ -308,7 +309,7 @@ async fn decide_in(
             .await?
             .get("diff_id");
     let task_ids = match diff_id {
-        Some(_) => vec![enqueue_allocation_sync(tx, allocation_id).await?],
+        Some(_) => vec![enqueue_sync(tx, API_ALLOCATION_SYNC, allocation_id, "allocation").await?],
         None => Vec::new(),
     };
     Ok(ChangeRequestDecided {

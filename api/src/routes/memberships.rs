@@ -7,8 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::GenericClient;
-use purser_sql::pool::{query, query_items, query_one};
+use purser_sql::pool::{query, query_items};
 use purser_sql::statements::{
     API_MEMBER_BALANCE, API_MEMBERSHIP_ALLOCATION, API_MEMBERSHIP_CREATE, API_MEMBERSHIP_GET,
     API_MEMBERSHIP_LIST, API_MEMBERSHIP_SYNC, API_MEMBERSHIP_UPDATE,
@@ -28,7 +27,8 @@ use crate::page::Page;
 use crate::problem::ApiError;
 use crate::routes::allocations::require_pi_of;
 use crate::routes::{
-    IdempotencyHeader, REGISTRY_READERS, SqlParams, created, get_in_scope, list_in_scope, one,
+    IdempotencyHeader, REGISTRY_READERS, SqlParams, created, enqueue_sync, get_in_scope,
+    list_in_scope, one,
 };
 use crate::write::{Idempotency, write};
 
@@ -147,16 +147,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_member_balance))
 }
 
-/// Enqueues membership.sync for a membership, in the caller's transaction.
-async fn enqueue_membership_sync(
-    client: &impl GenericClient,
-    membership_id: Uuid,
-) -> Result<i64, ApiError> {
-    let row = query_one(client, API_MEMBERSHIP_SYNC, &[&membership_id]).await?;
-    row.get::<_, Option<i64>>("task_id")
-        .ok_or_else(|| ApiError::NotFound(format!("there is no membership {membership_id}")))
-}
-
 /// Lists memberships.
 #[utoipa::path(get, path = "/v1/memberships", tag = "memberships", params(MembershipFilter),
     responses((status = 200, body = Page<Membership>), Problems))]
@@ -239,7 +229,8 @@ async fn create_membership(
                 )
                 .await?,
             )?;
-            let task_id = enqueue_membership_sync(tx, membership.id).await?;
+            let task_id =
+                enqueue_sync(tx, API_MEMBERSHIP_SYNC, membership.id, "membership").await?;
             Ok(MembershipWritten {
                 membership,
                 task_ids: vec![task_id],
@@ -296,7 +287,8 @@ async fn update_membership(
             )
             .await?;
             let axum::Json(membership): axum::Json<Membership> = one(rows, "membership", id)?;
-            let task_id = enqueue_membership_sync(tx, membership.id).await?;
+            let task_id =
+                enqueue_sync(tx, API_MEMBERSHIP_SYNC, membership.id, "membership").await?;
             Ok(MembershipWritten {
                 membership,
                 task_ids: vec![task_id],

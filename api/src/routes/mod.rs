@@ -176,3 +176,16 @@ pub async fn create<T: Serialize + DeserializeOwned>(
     )
     .await
 }
+
+/// Enqueues the sync task a registry row implies (`registry.enqueue_*_sync`, through
+/// `statement`) in the caller's transaction; 404 when the row does not exist.
+pub async fn enqueue_sync(
+    client: &impl GenericClient,
+    statement: Statement,
+    id: Uuid,
+    what: &str,
+) -> Result<i64, ApiError> {
+    let row = purser_sql::pool::query_one(client, statement, &[&id]).await?;
+    row.get::<_, Option<i64>>("task_id")
+        .ok_or_else(|| ApiError::NotFound(format!("there is no {what} {id}")))
+}
