@@ -32,9 +32,9 @@ use crate::routes;
         (name = "people", description = "People, their external identities and cluster accounts"),
         (name = "clusters", description = "Clusters, their resources and rates"),
         (name = "projects", description = "Projects and their PIs"),
-        (name = "allocations", description = "SU budgets on clusters, and their balances"),
+        (name = "allocations", description = "SU budgets on clusters, their balances, diffs, adjustments and transfers"),
         (name = "memberships", description = "Who may use an allocation, with per-member caps"),
-        (name = "change-requests", description = "Supplements, extensions and status changes"),
+        (name = "change-requests", description = "Supplements, reductions, extensions and status changes"),
         (name = "usage", description = "Job charges"),
         (name = "access", description = "Who should have access where, and why"),
         (name = "tasks", description = "The queue between the registry and the sites"),
@@ -147,6 +147,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(routes::clusters::routes())
         .merge(routes::projects::routes())
         .merge(routes::allocations::routes())
+        .merge(routes::ledger::routes())
         .merge(routes::memberships::routes())
         .merge(routes::change_requests::routes())
         .merge(routes::usage::routes())

@@ -223,3 +223,6 @@ CREATE TRIGGER person_fills_name_parts BEFORE INSERT ON registry.person
 GRANT EXECUTE ON FUNCTION registry.withdrawal_refusal(uuid, numeric), registry.refuse_withdrawal(uuid, numeric),
                           registry.name_parts(text), registry.fill_name_parts(), api.diff_item(registry.allocation_diff)
     TO purser_api;
+-- An admin removes a person's cluster account through the API (refused while the person still
+-- has memberships on that cluster).
+GRANT DELETE ON registry.cluster_account TO purser_api;

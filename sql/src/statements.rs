@@ -77,6 +77,7 @@ statements! {
     PERSON_BY_EMAIL = "person_by_email";
     API_ACCESS_DESIRED = "api_access_desired";
     API_ACCESS_EXPLAIN = "api_access_explain";
+    API_ADJUSTMENT_APPLY = "api_adjustment_apply";
     API_ALLOCATION_BALANCE = "api_allocation_balance";
     API_ALLOCATION_CREATE = "api_allocation_create";
     API_ALLOCATION_GET = "api_allocation_get";
@@ -89,11 +90,15 @@ statements! {
     API_CHANGE_REQUEST_LIST = "api_change_request_list";
     API_CHANGE_REQUEST_OWNER = "api_change_request_owner";
     API_CHANGE_REQUEST_SUBMIT = "api_change_request_submit";
+    API_CLUSTER_ACCOUNT_BLOCKERS = "api_cluster_account_blockers";
     API_CLUSTER_ACCOUNT_CREATE = "api_cluster_account_create";
+    API_CLUSTER_ACCOUNT_DELETE = "api_cluster_account_delete";
     API_CLUSTER_ACCOUNT_LIST = "api_cluster_account_list";
     API_CLUSTER_CREATE = "api_cluster_create";
     API_CLUSTER_GET = "api_cluster_get";
     API_CLUSTER_LIST = "api_cluster_list";
+    API_DIFF_GET = "api_diff_get";
+    API_DIFF_LIST = "api_diff_list";
     API_IDEMPOTENCY_CLAIM = "api_idempotency_claim";
     API_IDEMPOTENCY_GET = "api_idempotency_get";
     API_IDEMPOTENCY_PRUNE = "api_idempotency_prune";
@@ -106,14 +111,18 @@ statements! {
     API_MEMBERSHIP_GET = "api_membership_get";
     API_MEMBERSHIP_LIST = "api_membership_list";
     API_MEMBERSHIP_SYNC = "api_membership_sync";
+    API_MEMBERSHIP_SYNC_MANY = "api_membership_sync_many";
     API_MEMBERSHIP_UPDATE = "api_membership_update";
     API_ORGANIZATION_CREATE = "api_organization_create";
     API_ORGANIZATION_GET = "api_organization_get";
     API_ORGANIZATION_LIST = "api_organization_list";
     API_PERSON_BY_IDENTITY = "api_person_by_identity";
     API_PERSON_CREATE = "api_person_create";
+    API_PERSON_DEACTIVATE = "api_person_deactivate";
     API_PERSON_GET = "api_person_get";
     API_PERSON_LIST = "api_person_list";
+    API_PERSON_MEMBERSHIPS = "api_person_memberships";
+    API_PERSON_MERGE = "api_person_merge";
     API_PROJECT_CREATE = "api_project_create";
     API_PROJECT_GET = "api_project_get";
     API_PROJECT_LIST = "api_project_list";
@@ -126,6 +135,9 @@ statements! {
     API_RESOURCE_LIST = "api_resource_list";
     API_SET_ACTOR = "api_set_actor";
     API_TOKEN_AUTHENTICATE = "api_token_authenticate";
+    API_TRANSFER = "api_transfer";
+    API_TRANSFER_DIFFS = "api_transfer_diffs";
     API_USAGE_LIST = "api_usage_list";
     API_USAGE_SUBMIT = "api_usage_submit";
+    API_WITHDRAWAL_REFUSAL = "api_withdrawal_refusal";
 }

@@ -1,7 +1,9 @@
-//! `/v1/change-requests`: requests for more SUs, a later end or another status. A PI submits
-//! for their own allocations (an admin for anyone's); an admin approves or rejects; the
-//! requester or an admin cancels. Approval writes the allocation's diff and enqueues
-//! `allocation.sync` for its site, all in one transaction.
+//! `/v1/change-requests`: requests for more SUs, fewer SUs (a reduction, e.g. at a project's
+//! completion), a later end or another status. A PI submits for their own allocations (an
+//! admin for anyone's); an admin approves or rejects; the requester or an admin cancels.
+//! Approval writes the allocation's diff (a reduction: an adjustment of minus its SUs) and
+//! enqueues `allocation.sync` for its site, all in one transaction. A reduction may not take
+//! the allocation's balance below zero, at submission or at approval.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -28,10 +30,14 @@ use crate::page::Page;
 use crate::problem::ApiError;
 use crate::routes::allocations::require_pi_of;
 use crate::routes::enqueue_sync;
+use crate::routes::ledger::withdrawal_refusal;
 use crate::routes::{
     IdempotencyHeader, REGISTRY_READERS, SqlParams, get_in_scope, list_in_scope, one_in_scope,
 };
 use crate::write::{Idempotency, write};
+
+/// The kind of change request that gives SUs back.
+const REDUCTION: &str = "reduction";
 
 /// A change request and its history.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -42,9 +48,10 @@ pub struct ChangeRequest {
     pub allocation_id: Uuid,
     /// Who asked.
     pub requester_id: Uuid,
-    /// supplement, extension or status.
+    /// supplement, reduction, extension or status.
     pub kind: String,
-    /// For a supplement: the SUs asked for, a decimal string.
+    /// For a supplement: the SUs asked for; for a reduction: the SUs given back; a decimal
+    /// string.
     pub requested_su: Option<Decimal>,
     /// For a status change: the status asked for.
     pub requested_status: Option<String>,
@@ -87,14 +94,15 @@ pub struct ChangeRequestEvent {
 pub struct NewChangeRequest {
     /// The allocation to change.
     pub allocation_id: Uuid,
-    /// supplement (give requested_su), extension (requested_ends_at) or status
-    /// (requested_status).
-    #[schema(pattern = r"^(supplement|extension|status)$")]
+    /// supplement (give requested_su), reduction (requested_su: the SUs to give back),
+    /// extension (requested_ends_at) or status (requested_status).
+    #[schema(pattern = r"^(supplement|reduction|extension|status)$")]
     pub kind: String,
     /// Why.
     #[schema(pattern = r"\\S")]
     pub justification: String,
-    /// For a supplement: the SUs, more than zero, as a decimal string.
+    /// For a supplement or a reduction: the SUs, more than zero, as a decimal string. A
+    /// reduction may not exceed the allocation's balance.
     #[schema(value_type = Option<String>, pattern = r"^[0-9]*[1-9][0-9]*(\.[0-9]+)?$|^0*\.[0-9]*[1-9][0-9]*$")]
     pub requested_su: Option<Decimal>,
     /// For a status change: active, suspended or closed.
@@ -242,6 +250,12 @@ async fn submit_change_request(
         StatusCode::CREATED,
         async |tx| {
             require_pi_of(tx, &caller, new.allocation_id).await?;
+            if new.kind == REDUCTION
+                && let Some(su) = new.requested_su
+                && let Some(refusal) = withdrawal_refusal(tx, new.allocation_id, su).await?
+            {
+                return Err(ApiError::invalid_field("/requested_su", refusal));
+            }
             let row = query_one(
                 tx,
                 API_CHANGE_REQUEST_SUBMIT,
@@ -297,11 +311,22 @@ async fn decide_in(
     })?;
     let requester: Uuid = row.get("requester_id");
     let allocation_id: Uuid = row.get("allocation_id");
+    let kind: String = row.get("kind");
+    let requested_su: Option<Decimal> = row.get("requested_su");
     if caller.role != Role::Admin && caller.person_id != Some(requester) {
         // Not theirs: as if it did not exist, unless they may see it.
         visible_request(tx, caller, id).await?;
         return Err(ApiError::Forbidden(format!(
             "only the requester or an admin may cancel change request {id}"
+        )));
+    }
+    if decision == "APPROVED"
+        && kind == REDUCTION
+        && let Some(su) = requested_su
+        && let Some(refusal) = withdrawal_refusal(tx, allocation_id, su).await?
+    {
+        return Err(ApiError::Conflict(format!(
+            "change request {id} cannot be approved: {refusal}"
         )));
     }
     let diff_id: Option<Uuid> =

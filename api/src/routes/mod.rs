@@ -8,6 +8,7 @@ pub mod audit;
 pub mod change_requests;
 pub mod clusters;
 pub mod health;
+pub mod ledger;
 pub mod memberships;
 pub mod organizations;
 pub mod people;

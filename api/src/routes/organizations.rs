@@ -1,4 +1,5 @@
-//! `/v1/organizations`: the universities and institutes people and projects belong to. Anyone
+//! `/v1/organizations`: the universities and institutes people and projects belong to, with
+//! the id each has where it came from (an ACCESS record id), unique per origination. Anyone
 //! authenticated reads them; admins create them.
 
 use axum::extract::State;
@@ -23,6 +24,9 @@ use crate::problem::ApiError;
 use crate::routes::{EVERYONE, SqlParams, create, list, one};
 use crate::write::Idempotency;
 
+/// Where an organization can come from.
+const ORIGINATIONS: &[&str] = &["ACCESS", "NAIRR", "XRAS", "LOCAL"];
+
 /// An organization.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Organization {
@@ -30,6 +34,10 @@ pub struct Organization {
     pub id: Uuid,
     /// Its name, unique.
     pub name: String,
+    /// Where it came from: ACCESS, NAIRR, XRAS or LOCAL (absent when it has no outside id).
+    pub origination: Option<String>,
+    /// Its id where it came from, e.g. an ACCESS record id; unique per origination.
+    pub originated_id: Option<String>,
     /// When it was recorded.
     pub created_at: DateTime<Utc>,
 }
@@ -41,6 +49,43 @@ pub struct NewOrganization {
     /// Its name, unique.
     #[schema(pattern = r"\\S")]
     pub name: String,
+    /// Where it came from: ACCESS, NAIRR, XRAS or LOCAL; give it with `originated_id`.
+    #[schema(pattern = r"^(ACCESS|NAIRR|XRAS|LOCAL)$")]
+    pub origination: Option<String>,
+    /// Its id where it came from (e.g. an ACCESS record id), unique per origination; give it
+    /// with `origination`.
+    #[schema(pattern = r"\S")]
+    pub originated_id: Option<String>,
+}
+
+impl NewOrganization {
+    /// Refuses an unknown origination, an originated id without its origination (or the
+    /// reverse), and a blank id.
+    fn validate(&self) -> Result<(), ApiError> {
+        if let Some(origination) = &self.origination
+            && !ORIGINATIONS.contains(&origination.as_str())
+        {
+            return Err(ApiError::invalid_field(
+                "/origination",
+                format!("must be one of {}", ORIGINATIONS.join(", ")),
+            ));
+        }
+        match (&self.origination, &self.originated_id) {
+            (Some(_), None) => Err(ApiError::invalid_field(
+                "/originated_id",
+                "is required when origination is given",
+            )),
+            (None, Some(_)) => Err(ApiError::invalid_field(
+                "/origination",
+                "is required when originated_id is given",
+            )),
+            (_, Some(id)) if id.trim().is_empty() => Err(ApiError::invalid_field(
+                "/originated_id",
+                "must not be blank",
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Which organizations to list.
@@ -49,6 +94,11 @@ pub struct NewOrganization {
 pub struct OrganizationFilter {
     /// Only the one with this exact name.
     pub name: Option<String>,
+    /// Only those from this origination (ACCESS, NAIRR, XRAS, LOCAL).
+    #[param(pattern = r"^(ACCESS|NAIRR|XRAS|LOCAL)$")]
+    pub origination: Option<String>,
+    /// Only the one with this originated id (with `origination`, at most one).
+    pub originated_id: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page (1 to 500, default 50).
@@ -78,7 +128,7 @@ async fn list_organizations(
         API_ORGANIZATION_LIST,
         cursor,
         filter.limit,
-        &[&filter.name],
+        &[&filter.name, &filter.origination, &filter.originated_id],
         |row: &Organization| row.id,
     )
     .await
@@ -113,7 +163,8 @@ async fn create_organization(
     Body(new): Body<NewOrganization>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    let params: &SqlParams = &[&new.name];
+    new.validate()?;
+    let params: &SqlParams = &[&new.name, &new.origination, &new.originated_id];
     create::<Organization>(
         &state,
         &caller,

@@ -1,13 +1,22 @@
-//! `/v1/people`: people, the external identities that name them (ACCESS, campus SSO, OIDC
-//! subjects) and their accounts on clusters. Admins and readers see everyone; a PI sees
-//! themselves and their allocations' members; a member sees themselves. Admins write.
+//! `/v1/people`: people (a display name and the first, middle and last names AMIE and LDAP
+//! need), the external identities that name them (ACCESS, campus SSO, OIDC subjects) and their
+//! accounts on clusters. Admins and readers see everyone; a PI sees themselves and their
+//! allocations' members; a member sees themselves. Admins write: they record people, merge a
+//! duplicate into its survivor, deactivate a person and remove a cluster account. A merge or a
+//! deactivation changes the people's memberships, so it enqueues `membership.sync` for each of
+//! them in the same transaction, as a membership change does.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
+use purser_sql::pool::{query, query_items};
 use purser_sql::statements::{
-    API_CLUSTER_ACCOUNT_CREATE, API_CLUSTER_ACCOUNT_LIST, API_IDENTITY_CREATE, API_IDENTITY_LIST,
-    API_PERSON_CREATE, API_PERSON_GET, API_PERSON_LIST,
+    API_CLUSTER_ACCOUNT_BLOCKERS, API_CLUSTER_ACCOUNT_CREATE, API_CLUSTER_ACCOUNT_DELETE,
+    API_CLUSTER_ACCOUNT_LIST, API_IDENTITY_CREATE, API_IDENTITY_LIST, API_MEMBERSHIP_SYNC_MANY,
+    API_PERSON_CREATE, API_PERSON_DEACTIVATE, API_PERSON_GET, API_PERSON_LIST,
+    API_PERSON_MEMBERSHIPS, API_PERSON_MERGE,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -22,17 +31,24 @@ use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
 use crate::routes::{
-    IdempotencyHeader, REGISTRY_READERS, SqlParams, create, get_in_scope, list, list_in_scope,
+    IdempotencyHeader, REGISTRY_READERS, SqlParams, create, created, get_in_scope, list,
+    list_in_scope, one_in_scope,
 };
-use crate::write::Idempotency;
+use crate::write::{Idempotency, write};
 
 /// A person.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Person {
     /// Their id.
     pub id: Uuid,
-    /// Their name.
+    /// Their display name.
     pub name: String,
+    /// Their first (given) name, if they have one.
+    pub first_name: Option<String>,
+    /// Their middle name or names, if any.
+    pub middle_name: Option<String>,
+    /// Their last (family) name.
+    pub last_name: String,
     /// Their email, unique regardless of case.
     pub email: String,
     /// Their organization.
@@ -45,11 +61,13 @@ pub struct Person {
     pub created_at: DateTime<Utc>,
 }
 
-/// A new person.
+/// A new person. Without name parts, they are taken from the display name: its last word is
+/// the last name, its first word the first name, the words between the middle name (a one-word
+/// name is a last name only).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPerson {
-    /// Their name.
+    /// Their display name.
     #[schema(pattern = r"\\S")]
     pub name: String,
     /// Their email.
@@ -57,6 +75,56 @@ pub struct NewPerson {
     pub email: String,
     /// Their organization.
     pub organization_id: Option<Uuid>,
+    /// Their first (given) name; with it or `middle_name`, give `last_name` too.
+    #[schema(pattern = r"\S")]
+    pub first_name: Option<String>,
+    /// Their middle name or names.
+    #[schema(pattern = r"\S")]
+    pub middle_name: Option<String>,
+    /// Their last (family) name: required when another name part is given.
+    #[schema(pattern = r"\S")]
+    pub last_name: Option<String>,
+}
+
+impl NewPerson {
+    /// Refuses a blank name part, and first or middle names without a last name.
+    fn validate(&self) -> Result<(), ApiError> {
+        let parts = [
+            ("/first_name", &self.first_name),
+            ("/middle_name", &self.middle_name),
+            ("/last_name", &self.last_name),
+        ];
+        for (pointer, part) in parts {
+            if part.as_ref().is_some_and(|text| text.trim().is_empty()) {
+                return Err(ApiError::invalid_field(pointer, "must not be blank"));
+            }
+        }
+        if self.last_name.is_none() && (self.first_name.is_some() || self.middle_name.is_some()) {
+            return Err(ApiError::invalid_field(
+                "/last_name",
+                "is required when first_name or middle_name is given",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A merge: the duplicate whose records move to the person named in the path.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Merge {
+    /// The duplicate: it stays, as merged into the survivor.
+    pub duplicate_id: Uuid,
+}
+
+/// A person after a merge or deactivation, and the tasks it enqueued.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PersonWritten {
+    /// The person (for a merge, the survivor).
+    pub person: Person,
+    /// The `membership.sync` tasks enqueued in the same transaction, one per membership the
+    /// change touched.
+    pub task_ids: Vec<i64>,
 }
 
 /// Which people to list.
@@ -166,8 +234,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_people, create_person))
         .routes(routes!(get_person))
+        .routes(routes!(merge_person))
+        .routes(routes!(deactivate_person))
         .routes(routes!(list_identities, create_identity))
         .routes(routes!(list_cluster_accounts, create_cluster_account))
+        .routes(routes!(remove_cluster_account))
 }
 
 /// Lists people.
@@ -223,7 +294,15 @@ async fn create_person(
     Body(new): Body<NewPerson>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    let params: &SqlParams = &[&new.name, &new.email, &new.organization_id];
+    new.validate()?;
+    let params: &SqlParams = &[
+        &new.name,
+        &new.email,
+        &new.organization_id,
+        &new.first_name,
+        &new.middle_name,
+        &new.last_name,
+    ];
     create::<Person>(
         &state,
         &caller,
@@ -330,6 +409,149 @@ async fn create_cluster_account(
         &new,
         API_CLUSTER_ACCOUNT_CREATE,
         params,
+    )
+    .await
+}
+
+/// The ids of the memberships of these people that are not removed.
+async fn live_memberships(tx: &Transaction<'_>, people: &[Uuid]) -> Result<Vec<Uuid>, ApiError> {
+    let rows = query(tx, API_PERSON_MEMBERSHIPS, &[&people]).await?;
+    Ok(rows.iter().map(|row| row.get("id")).collect())
+}
+
+/// Enqueues `membership.sync` for each of these memberships; returns the task ids.
+async fn sync_memberships(
+    tx: &Transaction<'_>,
+    memberships: &[Uuid],
+) -> Result<Vec<i64>, ApiError> {
+    let rows = query(tx, API_MEMBERSHIP_SYNC_MANY, &[&memberships]).await?;
+    Ok(rows.iter().map(|row| row.get("task_id")).collect())
+}
+
+/// Merges a duplicate into this person: the duplicate's identities, cluster accounts,
+/// memberships, projects and change requests move to the survivor, and the duplicate stays as
+/// merged; `membership.sync` is enqueued for every membership of either that the merge touched
+/// (admin). Refused, whole, when both have an account on one cluster.
+#[utoipa::path(post, path = "/v1/people/{id}/merge", tag = "people", request_body = Merge,
+    params(("id" = Uuid, Path, description = "The survivor's id"), IdempotencyHeader),
+    responses((status = 200, body = PersonWritten), Problems))]
+async fn merge_person(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: Idempotency,
+    Id(id): Id<Uuid>,
+    Body(merge): Body<Merge>,
+) -> Result<Response, ApiError> {
+    caller.allow(&[Role::Admin])?;
+    if merge.duplicate_id == id {
+        return Err(ApiError::invalid_field(
+            "/duplicate_id",
+            "must be another person than the survivor",
+        ));
+    }
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &merge,
+        StatusCode::OK,
+        async |tx| {
+            for person in [id, merge.duplicate_id] {
+                one_in_scope::<Person>(tx, &caller, API_PERSON_GET, person, "person").await?;
+            }
+            let touched = live_memberships(tx, &[id, merge.duplicate_id]).await?;
+            query(tx, API_PERSON_MERGE, &[&id, &merge.duplicate_id]).await?;
+            Ok(PersonWritten {
+                person: one_in_scope(tx, &caller, API_PERSON_GET, id, "person").await?,
+                task_ids: sync_memberships(tx, &touched).await?,
+            })
+        },
+    )
+    .await
+}
+
+/// Deactivates a person: access under every membership of theirs ends, so `membership.sync` is
+/// enqueued for each one not removed (admin). A person already inactive stays so, with no
+/// tasks; a merged person is refused (deactivate the survivor).
+#[utoipa::path(post, path = "/v1/people/{id}/deactivate", tag = "people",
+    params(("id" = Uuid, Path, description = "Person id"), IdempotencyHeader),
+    responses((status = 200, body = PersonWritten), Problems))]
+async fn deactivate_person(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: Idempotency,
+    Id(id): Id<Uuid>,
+) -> Result<Response, ApiError> {
+    caller.allow(&[Role::Admin])?;
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &(),
+        StatusCode::OK,
+        async |tx| {
+            let deactivated: Vec<Person> = query_items(tx, API_PERSON_DEACTIVATE, &[&id]).await?;
+            if let Some(person) = deactivated.into_iter().next() {
+                let memberships = live_memberships(tx, &[id]).await?;
+                return Ok(PersonWritten {
+                    person,
+                    task_ids: sync_memberships(tx, &memberships).await?,
+                });
+            }
+            let person: Person = one_in_scope(tx, &caller, API_PERSON_GET, id, "person").await?;
+            match person.merged_into {
+                Some(survivor) => Err(ApiError::Conflict(format!(
+                    "person {id} was merged into {survivor}; deactivate {survivor} instead"
+                ))),
+                None => Ok(PersonWritten {
+                    person,
+                    task_ids: Vec::new(),
+                }),
+            }
+        },
+    )
+    .await
+}
+
+/// Removes a person's cluster account (admin). Refused while the person has memberships that
+/// are not removed on allocations of that cluster: remove those first (each change tells the
+/// site), so the account goes only once nothing on the cluster needs it.
+#[utoipa::path(delete, path = "/v1/people/{id}/cluster-accounts/{account_id}", tag = "people",
+    params(("id" = Uuid, Path, description = "Person id"),
+           ("account_id" = Uuid, Path, description = "Cluster account id"), IdempotencyHeader),
+    responses((status = 200, body = ClusterAccount), Problems))]
+async fn remove_cluster_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: Idempotency,
+    Id((id, account_id)): Id<(Uuid, Uuid)>,
+) -> Result<Response, ApiError> {
+    caller.allow(&[Role::Admin])?;
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &(),
+        StatusCode::OK,
+        async |tx| {
+            let rows = query(tx, API_CLUSTER_ACCOUNT_BLOCKERS, &[&id, &account_id]).await?;
+            let row = rows.first().ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "person {id} has no cluster account {account_id}"
+                ))
+            })?;
+            let accounts: Vec<String> = row.get("accounts");
+            if !accounts.is_empty() {
+                let cluster: String = row.get("cluster");
+                return Err(ApiError::Conflict(format!(
+                    "person {id} is still a member of {} on {cluster}; remove those memberships first",
+                    accounts.join(", ")
+                )));
+            }
+            created::<ClusterAccount>(
+                query_items(tx, API_CLUSTER_ACCOUNT_DELETE, &[&id, &account_id]).await?,
+            )
+        },
     )
     .await
 }

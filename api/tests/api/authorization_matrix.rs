@@ -23,10 +23,16 @@ const MATRIX: &[(&str, &str)] = &[
     ("GET /v1/people", "oofooo"),
     ("POST /v1/people", "offfff"),
     ("GET /v1/people/{id}", "oofooh"),
+    ("POST /v1/people/{id}/merge", "offfff"),
+    ("POST /v1/people/{id}/deactivate", "offfff"),
     ("GET /v1/people/{id}/identities", "oofooh"),
     ("POST /v1/people/{id}/identities", "offfff"),
     ("GET /v1/people/{id}/cluster-accounts", "oofooh"),
     ("POST /v1/people/{id}/cluster-accounts", "offfff"),
+    (
+        "DELETE /v1/people/{id}/cluster-accounts/{account_id}",
+        "offfff",
+    ),
     ("GET /v1/clusters", "oooooo"),
     ("POST /v1/clusters", "offfff"),
     ("GET /v1/clusters/{id}", "oooooo"),
@@ -43,6 +49,9 @@ const MATRIX: &[(&str, &str)] = &[
     ("POST /v1/allocations", "offfff"),
     ("GET /v1/allocations/{id}", "oofooh"),
     ("GET /v1/allocations/{id}/balance", "oofooh"),
+    ("GET /v1/allocations/{id}/diffs", "oofooh"),
+    ("POST /v1/allocations/{id}/adjustments", "offfff"),
+    ("POST /v1/transfers", "offfff"),
     ("GET /v1/memberships", "oofooo"),
     ("POST /v1/memberships", "offofh"),
     ("GET /v1/memberships/{id}", "oofooh"),
@@ -165,6 +174,17 @@ async fn request(
             .expect(201);
         uuid(&created.body["id"])
     };
+    let fresh_person = || async {
+        let created = app
+            .post(
+                "admin",
+                "/v1/people",
+                json!({"name": "Fresh Person", "email": format!("{}@fresh.example", Uuid::new_v4())}),
+            )
+            .await
+            .expect(201);
+        uuid(&created.body["id"])
+    };
     let delayed_task = || async {
         let created = app
             .post(
@@ -240,7 +260,44 @@ async fn request(
                         "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2027-01-01T00:00:00Z"}),
             ),
         ),
-        "GET /v1/allocations/{id}" | "GET /v1/allocations/{id}/balance" => (
+        "POST /v1/people/{id}/merge" => (
+            template.replace("{id}", &fixture.barbara.to_string()),
+            Some(json!({"duplicate_id": fresh_person().await})),
+        ),
+        "POST /v1/people/{id}/deactivate" => (
+            template.replace("{id}", &fresh_person().await.to_string()),
+            None,
+        ),
+        "DELETE /v1/people/{id}/cluster-accounts/{account_id}" => {
+            let person = fresh_person().await;
+            let account = app
+                .post(
+                    "admin",
+                    &format!("/v1/people/{person}/cluster-accounts"),
+                    json!({"cluster_id": fixture.delta, "username": format!("u{}", &person.simple().to_string()[..16])}),
+                )
+                .await
+                .expect(201);
+            (
+                template
+                    .replace("{id}", &person.to_string())
+                    .replace("{account_id}", account.body["id"].as_str().unwrap()),
+                None,
+            )
+        }
+        "POST /v1/allocations/{id}/adjustments" => (
+            template.replace("{id}", &fixture.allocation.to_string()),
+            Some(json!({"su_delta": "-1", "reason": "correction"})),
+        ),
+        "POST /v1/transfers" => (
+            template.to_string(),
+            Some(json!({"from_allocation_id": fixture.allocation,
+                        "to_allocation_id": app.allocation("phy260002").await,
+                        "su": "1", "reason": "rebalance"})),
+        ),
+        "GET /v1/allocations/{id}"
+        | "GET /v1/allocations/{id}/balance"
+        | "GET /v1/allocations/{id}/diffs" => (
             template.replace("{id}", &fixture.allocation.to_string()),
             None,
         ),

@@ -1,0 +1,290 @@
+//! The SU ledger's diffs through the API: an allocation's diffs (supplements, adjustments,
+//! transfers, status and end-date changes), read in the caller's scope; an admin's adjustment
+//! of an allocation (`registry.apply_diff`); and an admin's transfer between two allocations
+//! (`registry.transfer_su`). Each write is one transaction with its ledger rows (each its own
+//! audit record: actor and transaction) and the `allocation.sync` task of every allocation it
+//! changed. A transfer may not take its source's balance below zero.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use purser_sql::pool::{query_items, query_one};
+use purser_sql::statements::{
+    API_ADJUSTMENT_APPLY, API_ALLOCATION_GET, API_ALLOCATION_SYNC, API_DIFF_GET, API_DIFF_LIST,
+    API_TRANSFER, API_TRANSFER_DIFFS, API_WITHDRAWAL_REFUSAL,
+};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::{Caller, Role};
+use crate::extract::{Body, Id, Params};
+use crate::openapi::Problems;
+use crate::page::Page;
+use crate::problem::ApiError;
+use crate::routes::allocations::{Allocation, require_pi_of};
+use crate::routes::{
+    IdempotencyHeader, REGISTRY_READERS, SqlParams, created, enqueue_sync, get_in_scope,
+    list_in_scope,
+};
+use crate::write::{Idempotency, write};
+
+/// A change to an allocation, from its append-only ledger.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AllocationDiff {
+    /// Its id.
+    pub id: Uuid,
+    /// The allocation changed.
+    pub allocation_id: Uuid,
+    /// supplement, adjustment, transfer, status or end_date.
+    pub kind: String,
+    /// SUs granted (positive) or taken (negative), a decimal string; 0 for status and end_date.
+    pub su_delta: Decimal,
+    /// For a status diff: the status set.
+    pub new_status: Option<String>,
+    /// For an end_date diff: the end set.
+    pub new_ends_at: Option<DateTime<Utc>>,
+    /// For a transfer: shared by its two halves.
+    pub transfer_id: Option<Uuid>,
+    /// Why.
+    pub reason: String,
+    /// change_request, automated or admin.
+    pub source: String,
+    /// The approved change request it came from.
+    pub change_request_id: Option<Uuid>,
+    /// Who made it.
+    pub actor: String,
+    /// When it took effect.
+    pub created_at: DateTime<Utc>,
+    /// The transaction that made it, a decimal string.
+    pub transaction_id: String,
+}
+
+/// Which diffs of an allocation to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DiffFilter {
+    /// Only this kind (supplement, adjustment, transfer, status, end_date).
+    #[param(pattern = r"^(supplement|adjustment|transfer|status|end_date)$")]
+    pub kind: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+}
+
+/// An admin's adjustment of an allocation's SUs.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAdjustment {
+    /// SUs to add (positive) or take away (negative), not zero, as a decimal string.
+    #[schema(value_type = String, pattern = r"^-?[0-9]+(\.[0-9]+)?$")]
+    pub su_delta: Decimal,
+    /// Why, for the record.
+    #[schema(pattern = r"\S")]
+    pub reason: String,
+}
+
+/// An adjustment written, and the task it enqueued.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AdjustmentWritten {
+    /// The diff.
+    pub diff: AllocationDiff,
+    /// The `allocation.sync` task enqueued in the same transaction.
+    pub task_ids: Vec<i64>,
+}
+
+/// SUs to move from one allocation to another.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTransfer {
+    /// The allocation the SUs leave; its balance may not go below zero.
+    pub from_allocation_id: Uuid,
+    /// The allocation they go to.
+    pub to_allocation_id: Uuid,
+    /// How many, more than zero, as a decimal string.
+    #[schema(value_type = String, pattern = r"^[0-9]*[1-9][0-9]*(\.[0-9]+)?$|^0*\.[0-9]*[1-9][0-9]*$")]
+    pub su: Decimal,
+    /// Why, for the record.
+    #[schema(pattern = r"\S")]
+    pub reason: String,
+}
+
+/// A transfer written: its two diffs and the tasks it enqueued.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TransferWritten {
+    /// Shared by the two diffs.
+    pub transfer_id: Uuid,
+    /// The diff out of the source, then the diff into the destination.
+    pub diffs: Vec<AllocationDiff>,
+    /// `allocation.sync` for the source, then for the destination, enqueued in the same
+    /// transaction.
+    pub task_ids: Vec<i64>,
+}
+
+/// The ledger routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_diffs))
+        .routes(routes!(adjust_allocation))
+        .routes(routes!(transfer_su))
+}
+
+/// Why taking `su` SUs from an allocation would be refused (its balance would go below zero),
+/// or None when it may go ahead: `registry.withdrawal_refusal`, the one place that rule lives.
+pub async fn withdrawal_refusal(
+    client: &impl GenericClient,
+    allocation_id: Uuid,
+    su: Decimal,
+) -> Result<Option<String>, ApiError> {
+    let row = query_one(client, API_WITHDRAWAL_REFUSAL, &[&allocation_id, &su]).await?;
+    Ok(row.get("refusal"))
+}
+
+/// Refuses a blank reason.
+fn require_reason(reason: &str) -> Result<(), ApiError> {
+    if reason.trim().is_empty() {
+        return Err(ApiError::invalid_field("/reason", "must not be blank"));
+    }
+    Ok(())
+}
+
+/// Lists an allocation's diffs, oldest first.
+#[utoipa::path(get, path = "/v1/allocations/{id}/diffs", tag = "allocations",
+    params(("id" = Uuid, Path, description = "Allocation id"), DiffFilter),
+    responses((status = 200, body = Page<AllocationDiff>), Problems))]
+async fn list_diffs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id<Uuid>,
+    Params(filter): Params<DiffFilter>,
+) -> Result<axum::Json<Page<AllocationDiff>>, ApiError> {
+    caller.allow(REGISTRY_READERS)?;
+    // An allocation the caller may not see is a 404, not an empty list.
+    get_in_scope::<Allocation>(&state, &caller, API_ALLOCATION_GET, id, "allocation")
+        .await
+        .map(|_| ())?;
+    let filters: &SqlParams = &[&id, &filter.kind];
+    let cursor = filter.cursor.as_deref();
+    list_in_scope(
+        &state,
+        &caller,
+        API_DIFF_LIST,
+        cursor,
+        filter.limit,
+        filters,
+        |row: &AllocationDiff| row.id,
+    )
+    .await
+}
+
+/// Adjusts an allocation's SUs up or down, and enqueues `allocation.sync` (admin). An
+/// adjustment is a correction: unlike a reduction, it may take the balance below zero.
+#[utoipa::path(post, path = "/v1/allocations/{id}/adjustments", tag = "allocations",
+    request_body = NewAdjustment,
+    params(("id" = Uuid, Path, description = "Allocation id"), IdempotencyHeader),
+    responses((status = 201, body = AdjustmentWritten), Problems))]
+async fn adjust_allocation(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: Idempotency,
+    Id(id): Id<Uuid>,
+    Body(new): Body<NewAdjustment>,
+) -> Result<Response, ApiError> {
+    caller.allow(&[Role::Admin])?;
+    if new.su_delta.is_zero() {
+        return Err(ApiError::invalid_field("/su_delta", "must not be zero"));
+    }
+    require_reason(&new.reason)?;
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &new,
+        StatusCode::CREATED,
+        async |tx| {
+            require_pi_of(tx, &caller, id).await?;
+            let diff_id: Uuid =
+                query_one(tx, API_ADJUSTMENT_APPLY, &[&id, &new.reason, &new.su_delta])
+                    .await?
+                    .get("diff_id");
+            let diff = created(query_items(tx, API_DIFF_GET, &[&diff_id]).await?)?;
+            let task_id = enqueue_sync(tx, API_ALLOCATION_SYNC, id, "allocation").await?;
+            Ok(AdjustmentWritten {
+                diff,
+                task_ids: vec![task_id],
+            })
+        },
+    )
+    .await
+}
+
+/// Moves SUs from one allocation to another: two diffs sharing a transfer id, and
+/// `allocation.sync` for both (admin). Refused when the source's balance would go below zero.
+#[utoipa::path(post, path = "/v1/transfers", tag = "allocations", request_body = NewTransfer,
+    params(IdempotencyHeader), responses((status = 201, body = TransferWritten), Problems))]
+async fn transfer_su(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: Idempotency,
+    Body(new): Body<NewTransfer>,
+) -> Result<Response, ApiError> {
+    caller.allow(&[Role::Admin])?;
+    if new.su <= Decimal::ZERO {
+        return Err(ApiError::invalid_field("/su", "must be more than 0"));
+    }
+    if new.from_allocation_id == new.to_allocation_id {
+        return Err(ApiError::invalid_field(
+            "/to_allocation_id",
+            "must be another allocation than from_allocation_id",
+        ));
+    }
+    require_reason(&new.reason)?;
+    write(
+        &state,
+        &caller,
+        &idempotency,
+        &new,
+        StatusCode::CREATED,
+        async |tx| {
+            let ends = [new.from_allocation_id, new.to_allocation_id];
+            for allocation in ends {
+                require_pi_of(tx, &caller, allocation).await?;
+            }
+            if let Some(refusal) = withdrawal_refusal(tx, new.from_allocation_id, new.su).await? {
+                return Err(ApiError::invalid_field("/su", refusal));
+            }
+            let transfer_id: Uuid = query_one(
+                tx,
+                API_TRANSFER,
+                &[
+                    &new.from_allocation_id,
+                    &new.to_allocation_id,
+                    &new.su,
+                    &new.reason,
+                ],
+            )
+            .await?
+            .get("transfer_id");
+            let diffs = query_items(tx, API_TRANSFER_DIFFS, &[&transfer_id]).await?;
+            let mut task_ids = Vec::with_capacity(ends.len());
+            for allocation in ends {
+                task_ids
+                    .push(enqueue_sync(tx, API_ALLOCATION_SYNC, allocation, "allocation").await?);
+            }
+            Ok(TransferWritten {
+                transfer_id,
+                diffs,
+                task_ids,
+            })
+        },
+    )
+    .await
+}
