@@ -114,6 +114,30 @@ pub struct NewChangeRequest {
     pub requester_id: Option<Uuid>,
 }
 
+impl NewChangeRequest {
+    /// Refuses a supplement or reduction without SUs, or with zero or fewer.
+    fn validate(&self) -> Result<(), ApiError> {
+        if ["supplement", REDUCTION].contains(&self.kind.as_str()) {
+            match self.requested_su {
+                None => {
+                    return Err(ApiError::invalid_field(
+                        "/requested_su",
+                        format!("is required for a {}", self.kind),
+                    ));
+                }
+                Some(su) if su <= Decimal::ZERO => {
+                    return Err(ApiError::invalid_field(
+                        "/requested_su",
+                        "must be more than 0",
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A decision's comment.
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -224,6 +248,7 @@ async fn submit_change_request(
     Body(new): Body<NewChangeRequest>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin, Role::Pi])?;
+    new.validate()?;
     let requester = match caller.role {
         Role::Admin => new.requester_id.ok_or_else(|| {
             ApiError::invalid_field("/requester_id", "an admin must name the requester")

@@ -115,6 +115,23 @@ async fn a_reduction_that_would_take_the_balance_below_zero_is_refused_with_the_
         refused.field("errors")[0]["detail"],
         "the allocation has 50000 SUs left, fewer than the 50000.01 to take: its balance may not go below zero"
     );
+    for (body, detail) in [
+        (
+            json!({"allocation_id": allocation, "kind": "reduction", "justification": "done"}),
+            "is required for a reduction",
+        ),
+        (
+            json!({"allocation_id": allocation, "kind": "reduction", "requested_su": "0", "justification": "done"}),
+            "must be more than 0",
+        ),
+    ] {
+        let refused = app
+            .post("pi", "/v1/change-requests", body)
+            .await
+            .expect(422);
+        assert_eq!(refused.field("errors")[0]["pointer"], "/requested_su");
+        assert_eq!(refused.field("errors")[0]["detail"], detail);
+    }
     assert_eq!(
         app.count("SELECT count(*) FROM registry.change_request")
             .await,
