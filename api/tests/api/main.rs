@@ -12,5 +12,6 @@ mod idempotency;
 mod oidc;
 mod openapi;
 mod pagination;
+mod reference;
 mod resilience;
 mod workflows;
