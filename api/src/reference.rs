@@ -147,7 +147,11 @@ pub fn render(document: &Value) -> String {
     out.push_str("\n## Types\n");
     for name in types_to_list(document, &request_bodies, &response_roots) {
         let schema = &document["components"]["schemas"][&name];
-        let _ = write!(out, "\n### {name}\n\n{}\n", one_line(&schema["description"]));
+        let _ = write!(
+            out,
+            "\n### {name}\n\n{}\n",
+            one_line(&schema["description"])
+        );
         fields_table(&mut out, document, schema);
     }
     out

@@ -130,7 +130,10 @@ fn every_mention_of_a_connector_not_written_says_it_is_planned() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         // Generated from the schema's comments and the API, not written about connectors.
         if name.ends_with(".md") && name != "schema.md" && name != "api-reference.md" {
-            texts.push((format!("docs/{name}"), std::fs::read_to_string(&path).unwrap()));
+            texts.push((
+                format!("docs/{name}"),
+                std::fs::read_to_string(&path).unwrap(),
+            ));
         }
     }
     let mut unmarked = Vec::new();

@@ -34,7 +34,12 @@ fn request_bodies(document: &Value) -> Vec<String> {
 fn misfits(document: &Value, schema: &Value, value: &Value, at: &str) -> Vec<String> {
     if let Some(reference) = schema["$ref"].as_str() {
         let name = reference.trim_start_matches("#/components/schemas/");
-        return misfits(document, &document["components"]["schemas"][name], value, at);
+        return misfits(
+            document,
+            &document["components"]["schemas"][name],
+            value,
+            at,
+        );
     }
     let types: Vec<&str> = match &schema["type"] {
         Value::String(name) => vec![name.as_str()],
@@ -118,7 +123,10 @@ fn the_reference_lists_every_operation_of_the_document() {
     for (path, item) in document["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
             let heading = format!("### `{} {path}`", method.to_uppercase());
-            assert!(reference.contains(&heading), "the reference lacks {heading}");
+            assert!(
+                reference.contains(&heading),
+                "the reference lacks {heading}"
+            );
         }
     }
 }

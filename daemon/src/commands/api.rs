@@ -42,8 +42,7 @@ pub fn print_openapi() -> anyhow::Result<()> {
 
 /// Prints the endpoint reference, as kept in docs/api-reference.md.
 pub fn print_reference() -> anyhow::Result<()> {
-    let text =
-        purser_api::reference::markdown().context("cannot render the endpoint reference")?;
+    let text = purser_api::reference::markdown().context("cannot render the endpoint reference")?;
     print!("{text}");
     Ok(())
 }

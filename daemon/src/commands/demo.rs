@@ -120,9 +120,7 @@ fn explore_commands(purser: &Path, database_url: &str) -> [String; 3] {
     let purser = purser.display();
     [
         format!("psql '{database_url}'"),
-        format!(
-            "{purser} token create --name me --role admin --database-url '{database_url}'"
-        ),
+        format!("{purser} token create --name me --role admin --database-url '{database_url}'"),
         format!("{purser} api --listen 127.0.0.1:8080 --database-url '{database_url}'"),
     ]
 }
