@@ -6,7 +6,8 @@
 //! - [`page`]: cursor pagination; [`extract`]: request parsing whose errors are problems;
 //!   [`problem`]: RFC 9457 errors and how database errors map to statuses.
 //! - [`routes`]: the endpoints under `/v1`, one module per resource.
-//! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers' annotations.
+//! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers' annotations;
+//!   [`reference`]: the markdown endpoint reference rendered from it (docs/api-reference.md).
 
 pub mod auth;
 pub mod extract;
@@ -14,6 +15,7 @@ pub mod oidc;
 pub mod openapi;
 pub mod page;
 pub mod problem;
+pub mod reference;
 pub mod routes;
 pub mod write;
 

@@ -1,6 +1,7 @@
 -- Charges 200,000 usage rows in one statement into a migrated database, to measure what the
 -- usage table's keys, checks and triggers cost per charge (docs/benchmarks.md).
--- Run against a scratch database: psql "$(purser dev-db url)" -f deployments/bench/usage-insert.sql
+-- Run against a scratch database, from the repository root:
+--   psql "$(cargo run -q --bin purser -- dev-db url)" -f deployments/bench/usage-insert.sql
 -- Everything happens in one transaction that is rolled back.
 \timing on
 BEGIN;

@@ -5,6 +5,16 @@
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# target_dir: the absolute directory cargo builds into, as cargo itself says (CARGO_TARGET_DIR,
+# build.target-dir in a cargo config, else target/ in the workspace). Scripts take built
+# binaries and their own tools from here, never from a literal target/.
+target_dir() {
+    local dir
+    dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+    [ -n "$dir" ] || { echo "cargo metadata did not say where cargo builds" >&2; return 1; }
+    echo "$dir"
+}
+
 find_postgres_server() {
     local candidates=()
     [ -n "${PG_BINDIR:-}" ] && candidates+=("$PG_BINDIR")

@@ -1,5 +1,6 @@
-//! Executors: the connector actions a site daemon runs for each task kind (Slurm accounting,
-//! LDAP, site scripts, webhooks, ACCESS AMIE).
+//! Executors: the connector actions a site daemon runs for each task kind. Two exist:
+//! [`Noop`] and [`shell`], which runs a site's own program per kind. Slurm accounting, LDAP,
+//! webhook and ACCESS AMIE executors are planned, not written (README.md lists them).
 //!
 //! An [`Executor`] gets a [`Task`] and returns a [`Success`] (an optional result, and what it
 //! applied, which the daemon records in the transaction that completes the task) or an

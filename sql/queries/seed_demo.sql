@@ -1,6 +1,7 @@
 -- Loads the demo centre (`purser seed demo`): two organizations, six people, two clusters
--- (expanse, delta) with CPU and GPU resources and their rates (the GPU rate changes on
--- 2026-07-01), three projects with allocations (one ending within 30 days), memberships with
+-- (expanse, delta) with CPU and GPU resources and their rates (a rate is raw units per SU, so
+-- GPUs get dearer on 2026-07-01: 0.02 gpu-hours per SU, 50 SUs a GPU-hour, before; 0.0125,
+-- 80 SUs a GPU-hour, from then on), three projects with allocations (one ending within 30 days), memberships with
 -- a cap, and cluster accounts. One statement, so it loads whole or not at all; it fails on a
 -- database that already has clusters of these names. Returns the number of allocations.
 WITH organizations AS (
@@ -44,7 +45,7 @@ WITH organizations AS (
     JOIN clusters c ON c.id = r.cluster_id
     JOIN (VALUES ('expanse', 'CPU', 1.0, '[2025-01-01,)'),
                  ('expanse', 'GPU H200', 0.02, '[2025-01-01, 2026-07-01)'),
-                 ('expanse', 'GPU H200', 0.025, '[2026-07-01,)'),
+                 ('expanse', 'GPU H200', 0.0125, '[2026-07-01,)'),
                  ('delta', 'CPU', 2.0, '[2025-01-01,)'))
          AS x(cluster, resource, rate, during) ON x.cluster = c.name AND x.resource = r.name
     RETURNING 1

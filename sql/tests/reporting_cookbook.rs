@@ -1,11 +1,9 @@
-//! Every query in docs/reporting.md runs, against a sample centre, and answers something.
+//! Every query in docs/reporting.md runs against the demo centre (`purser seed demo`), whose
+//! people, projects and accounts it names, and answers something.
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
-mod support;
-
 use purser_sql::test_harness::TestDatabase;
-use support::centre;
 
 /// The ```sql blocks of docs/reporting.md, with the heading above each.
 fn cookbook_queries() -> Vec<(String, String)> {
@@ -33,34 +31,37 @@ fn cookbook_queries() -> Vec<(String, String)> {
 }
 
 #[tokio::test]
-async fn every_cookbook_query_runs_against_a_sample_centre() {
+async fn every_cookbook_query_runs_against_the_demo_centre() {
     let database = TestDatabase::new().await;
-    let centre = centre(&database).await;
     let client = database.pool().connection().await.unwrap();
+    purser_sql::seed::demo_centre(&client).await.unwrap();
+    // A morning's activity, by the people and on the accounts the cookbook names: Alan goes
+    // over his 5,000 SU cap on che260001, Ada's course on delta spends 92% of bio7, Ada asks
+    // for more, an admin tops che260001 up, CHE260001 is suspended and resumed, and a task
+    // waits too long.
     client
-        .batch_execute(&format!(
-            "INSERT INTO registry.membership (allocation_id, person_id, cap_su, starts_at) VALUES
-                 ('{a}', '{pi}', NULL, '2026-01-01'), ('{a}', '{member}', 1, '2026-01-01');
-             INSERT INTO registry.cluster_account (cluster_id, person_id, username, uid) VALUES
-                 ('{c}', '{pi}', 'ada', 5001), ('{c}', '{member}', 'bo', 5002);
-             SELECT registry.charge_usage('{c}', '1', now() - interval '2 days', now() - interval '1 day', '{cpu}', '{a}', '{member}', 120);
-             SELECT registry.apply_diff('{a}', 'supplement', 'startup', su_delta => 100);
-             SELECT registry.submit_change_request('{a}', '{pi}', 'supplement', 'more runs', requested_su => 50);
-             UPDATE registry.project SET status = 'suspended';
-             UPDATE registry.project SET status = 'active';
-             SELECT queue.enqueue(site => 'expanse', kind => 'slurm.account.ensure', run_at => now() - interval '2 hours');
-             WITH ending AS (
-                 INSERT INTO registry.allocation (project_id, cluster_id, account_name, initial_su, starts_at, ends_at)
-                 SELECT project_id, cluster_id, 'che260001-short', 10, starts_at, now() + interval '10 days'
-                 FROM registry.allocation WHERE id = '{a}' RETURNING id)
-             SELECT registry.charge_usage('{c}', '2', now() - interval '2 days', now() - interval '1 day', '{cpu}', id, '{member}', 190)
-             FROM ending;",
-            a = centre.allocation,
-            pi = centre.pi,
-            member = centre.member,
-            c = centre.cluster,
-            cpu = centre.cpu
-        ))
+        .batch_execute(
+            "WITH alan AS (SELECT id FROM registry.person WHERE email = 'alan@esu.example'),
+                  che AS (SELECT id, cluster_id FROM registry.allocation WHERE account_name = 'che260001'),
+                  cpu AS (SELECT r.id FROM registry.resource r JOIN che ON r.cluster_id = che.cluster_id WHERE r.name = 'CPU')
+             SELECT registry.charge_usage(che.cluster_id, '1', now() - interval '2 days', now() - interval '1 day',
+                                          cpu.id, che.id, alan.id, 6000)
+             FROM alan, che, cpu;
+             SELECT registry.charge_usage(a.cluster_id, '2', now() - interval '2 days', now() - interval '1 day',
+                                          r.id, a.id, p.id, 9200)
+             FROM registry.allocation a
+             JOIN registry.resource r ON r.cluster_id = a.cluster_id AND r.name = 'CPU'
+             JOIN registry.person p ON p.email = 'ada@esu.example'
+             WHERE a.account_name = 'bio7';
+             SELECT registry.apply_diff(id, 'supplement', 'startup', su_delta => 100)
+             FROM registry.allocation WHERE account_name = 'che260001';
+             SELECT registry.submit_change_request(a.id, p.id, 'supplement', 'more runs', requested_su => 50)
+             FROM registry.allocation a, registry.person p
+             WHERE a.account_name = 'che260001' AND p.email = 'ada@esu.example';
+             UPDATE registry.project SET status = 'suspended' WHERE originated_id = 'CHE260001';
+             UPDATE registry.project SET status = 'active' WHERE originated_id = 'CHE260001';
+             SELECT queue.enqueue(site => 'expanse', kind => 'allocation.sync', run_at => now() - interval '2 hours');",
+        )
         .await
         .unwrap();
     let queries = cookbook_queries();
@@ -74,7 +75,7 @@ async fn every_cookbook_query_runs_against_a_sample_centre() {
             .query(sql.as_str(), &[])
             .await
             .unwrap_or_else(|error| panic!("{heading}: {error}\n{sql}"));
-        // The sample centre has an answer to every question but those that expect none.
+        // The demo centre has an answer to every question but those that expect none.
         let expects_none = heading.contains("Expected: no rows");
         assert_eq!(
             rows.is_empty(),

@@ -12,6 +12,7 @@ mod idempotency;
 mod oidc;
 mod openapi;
 mod pagination;
+mod reference;
 mod registry;
 mod resilience;
 mod workflows;

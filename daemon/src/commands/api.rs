@@ -27,6 +27,9 @@ pub struct ApiArgs {
     /// Print the OpenAPI document and exit (it needs no database).
     #[arg(long)]
     pub openapi: bool,
+    /// Print the endpoint reference (markdown, as kept in docs/api-reference.md) and exit.
+    #[arg(long, conflicts_with = "openapi")]
+    pub reference: bool,
 }
 
 /// Prints the OpenAPI document, as kept in docs/openapi.json.
@@ -34,6 +37,13 @@ pub fn print_openapi() -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(&purser_api::openapi::document())
         .context("cannot render the OpenAPI document")?;
     println!("{text}");
+    Ok(())
+}
+
+/// Prints the endpoint reference, as kept in docs/api-reference.md.
+pub fn print_reference() -> anyhow::Result<()> {
+    let text = purser_api::reference::markdown().context("cannot render the endpoint reference")?;
+    print!("{text}");
     Ok(())
 }
 

@@ -4,9 +4,11 @@
 //! HTTP: a PI asks for more SUs and an admin approves; an admin gives a new member an account
 //! and the PI adds her with a cap; the daemons run the tasks this implies through the example
 //! site scripts; usage is imported from a sample sacct file. It ends with the balances, the
-//! access decisions and the task outcomes.
+//! access decisions and the task outcomes, in a fixed order with SU amounts written one way, so
+//! two runs print the same story but for ids and the API's port; then the commands to explore
+//! the database it leaves, naming this very binary so they work as printed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 use purser_sql::DbPool;
 use purser_sql::auth::{NewToken, create_token, person_by_email};
+use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -103,11 +106,23 @@ pub async fn run(global: &GlobalOptions, args: DemoArgs) -> anyhow::Result<()> {
         finished.context("a demo service panicked")??;
     }
     story?;
-    say(&format!(
-        "Done. Explore it with psql '{url}', or serve it with purser api --database-url '{url}'",
-        url = config.database_url
-    ));
+    let purser = std::env::current_exe().context("cannot tell where this binary is")?;
+    say("Done. The demo centre stays in its database; explore it with");
+    for command in explore_commands(&purser, &config.database_url) {
+        println!("    {command}");
+    }
     Ok(())
+}
+
+/// The commands that explore the demo's database: psql, and the API with an admin token, each
+/// naming `purser` by its path (it is not on PATH after a build) and the database by its URL.
+fn explore_commands(purser: &Path, database_url: &str) -> [String; 3] {
+    let purser = purser.display();
+    [
+        format!("psql '{database_url}'"),
+        format!("{purser} token create --name me --role admin --database-url '{database_url}'"),
+        format!("{purser} api --listen 127.0.0.1:8080 --database-url '{database_url}'"),
+    ]
 }
 
 /// Makes a token for the demo's callers.
@@ -317,7 +332,9 @@ async fn story(
         "account", "initial", "granted", "charged", "balance"
     );
     let everything = admin.get("/v1/allocations").await?;
-    for allocation in array(&everything["items"])? {
+    let mut allocations = array(&everything["items"])?.clone();
+    allocations.sort_by(|a, b| a["account_name"].as_str().cmp(&b["account_name"].as_str()));
+    for allocation in &allocations {
         let balance = admin
             .get(&format!(
                 "/v1/allocations/{}/balance",
@@ -327,10 +344,10 @@ async fn story(
         println!(
             "    {:<12} {:>12} {:>12} {:>12} {:>12}",
             text(&balance["account_name"])?,
-            text(&balance["initial_su"])?,
-            text(&balance["granted_su"])?,
-            text(&balance["charged_su"])?,
-            text(&balance["balance_su"])?
+            su(&balance["initial_su"])?,
+            su(&balance["granted_su"])?,
+            su(&balance["charged_su"])?,
+            su(&balance["balance_su"])?
         );
     }
     let member = pi
@@ -338,13 +355,17 @@ async fn story(
         .await?;
     println!(
         "    Barbara on che260001: charged {} of her {} SU cap",
-        text(&member["charged_su"])?,
-        text(&member["cap_su"])?
+        su(&member["charged_su"])?,
+        su(&member["cap_su"])?
     );
 
     say("Access decisions (GET /v1/access/explain)");
     let explained = admin.get("/v1/access/explain").await?;
-    for row in array(&explained["items"])? {
+    let mut rows = array(&explained["items"])?.clone();
+    rows.sort_by_key(|row| {
+        ["cluster_name", "account_name", "username"].map(|field| row[field].to_string())
+    });
+    for row in &rows {
         let verdict = if row["granted"] == json!(true) {
             "granted".to_string()
         } else {
@@ -361,7 +382,9 @@ async fn story(
 
     say("Task outcomes (GET /v1/tasks)");
     let all_tasks = admin.get("/v1/tasks").await?;
-    for task in array(&all_tasks["items"])? {
+    let mut all_tasks = array(&all_tasks["items"])?.clone();
+    all_tasks.sort_by_key(|task| task["id"].as_i64());
+    for task in &all_tasks {
         println!(
             "    task {:<4} {:<16} {:<8} {}",
             task["id"],
@@ -421,6 +444,14 @@ fn text(value: &Value) -> anyhow::Result<&str> {
     value
         .as_str()
         .with_context(|| format!("expected text, got {value}"))
+}
+
+/// An SU amount (a decimal string) written one way: exact, without trailing zeros.
+fn su(value: &Value) -> anyhow::Result<String> {
+    let amount: Decimal = text(value)?
+        .parse()
+        .with_context(|| format!("expected an SU amount, got {value}"))?;
+    Ok(amount.normalize().to_string())
 }
 
 fn array(value: &Value) -> anyhow::Result<&Vec<Value>> {

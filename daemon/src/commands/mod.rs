@@ -98,6 +98,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::Api(args) if args.openapi => api::print_openapi(),
+        Command::Api(args) if args.reference => api::print_reference(),
         Command::Api(args) => {
             let (config, pool) = connect(&cli.global)?;
             api::run(&config, pool, args).await
