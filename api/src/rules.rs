@@ -1,7 +1,7 @@
 //! The rules of request fields, each in one place: its pattern, enumeration or range, the
 //! sentence a client sees when a value breaks it, and an example. A rule is a schema type
-//! (`SuAmount`, `SlurmAccount`, …) that request structs name with
-//! `#[schema(value_type = rules::SuAmount)]` (or `#[param(value_type = …, inline)]` for query
+//! (`Amount`, `SlurmAccount`, …) that request structs name with
+//! `#[schema(value_type = rules::Amount)]` (or `#[param(value_type = …, inline)]` for query
 //! parameters), so the OpenAPI document carries it; the server then validates every request
 //! against that document ([`crate::validate`]), so the two cannot disagree.
 //!
@@ -123,12 +123,19 @@ pattern_rules! {
         example: "allocation.sync",
         max_length: Some(100),
     };
-    /// An amount of SUs, zero or more, as a decimal string.
-    SuAmount = PatternRule {
+    /// An amount (of SUs, of raw units), zero or more, as a decimal string.
+    Amount = PatternRule {
         pattern: r"^[0-9]+(\.[0-9]+)?$",
         sentence: "must be zero or more, as a decimal string such as \"1000.5\"",
         example: "1000.5",
         max_length: Some(40),
+    };
+    /// A decimal number of either sign, as a string.
+    SignedAmount = PatternRule {
+        pattern: r"^-?[0-9]+(\.[0-9]+)?$",
+        sentence: "must be a decimal string such as \"1000.5\" or \"-20\"",
+        example: "-20",
+        max_length: Some(41),
     };
     /// An amount more than zero, as a decimal string.
     PositiveAmount = PatternRule {

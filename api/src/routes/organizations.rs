@@ -16,10 +16,11 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::{Caller, Role};
-use crate::extract::{Body, Id, Params};
+use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
+use crate::rules::{Limit, NonBlank};
 use crate::routes::{EVERYONE, SqlParams, create, list, one};
 use crate::write::Idempotency;
 
@@ -39,9 +40,12 @@ pub struct Organization {
 #[serde(deny_unknown_fields)]
 pub struct NewOrganization {
     /// Its name, unique.
-    #[schema(pattern = r"\\S")]
+    #[schema(value_type = NonBlank)]
     pub name: String,
 }
+
+impl Checked for NewOrganization {}
+
 
 /// Which organizations to list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -51,8 +55,8 @@ pub struct OrganizationFilter {
     pub name: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 
@@ -121,6 +125,7 @@ async fn create_organization(
         &new,
         API_ORGANIZATION_CREATE,
         params,
+        |row: &Organization| format!("/v1/organizations/{}", row.id),
     )
     .await
 }

@@ -5,8 +5,10 @@
 use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use purser_sql::pool::query_items;
 use purser_sql::statements::{
-    API_CLUSTER_ACCOUNT_CREATE, API_CLUSTER_ACCOUNT_LIST, API_IDENTITY_CREATE, API_IDENTITY_LIST,
+    API_CLUSTER_ACCOUNT_CREATE, API_CLUSTER_ACCOUNT_GET, API_CLUSTER_ACCOUNT_LIST,
+    API_IDENTITY_CREATE, API_IDENTITY_GET, API_IDENTITY_LIST,
     API_PERSON_CREATE, API_PERSON_GET, API_PERSON_LIST,
 };
 use serde::{Deserialize, Serialize};
@@ -17,12 +19,13 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::{Caller, Role};
-use crate::extract::{Body, Id, Params};
+use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
+use crate::rules::{Email, IdentitySource, Limit, NonBlank, PersonStatus, PosixUsername};
 use crate::routes::{
-    IdempotencyHeader, REGISTRY_READERS, SqlParams, create, get_in_scope, list, list_in_scope,
+    IdempotencyHeader, REGISTRY_READERS, SqlParams, create, get_in_scope, list, list_in_scope, one,
 };
 use crate::write::Idempotency;
 
@@ -50,14 +53,17 @@ pub struct Person {
 #[serde(deny_unknown_fields)]
 pub struct NewPerson {
     /// Their name.
-    #[schema(pattern = r"\\S")]
+    #[schema(value_type = NonBlank)]
     pub name: String,
     /// Their email.
-    #[schema(pattern = r"^[^@\s]+@[^@\s]+$")]
+    #[schema(value_type = Email)]
     pub email: String,
     /// Their organization.
     pub organization_id: Option<Uuid>,
 }
+
+impl Checked for NewPerson {}
+
 
 /// Which people to list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -68,12 +74,12 @@ pub struct PersonFilter {
     /// Only this organization's.
     pub organization_id: Option<Uuid>,
     /// Only this status (active, inactive, merged).
-    #[param(pattern = r"^(active|inactive|merged)$")]
+    #[param(value_type = Option<PersonStatus>, inline)]
     pub status: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 
@@ -97,12 +103,15 @@ pub struct Identity {
 #[serde(deny_unknown_fields)]
 pub struct NewIdentity {
     /// Where it comes from: lower-case letters, digits, `_ . -`.
-    #[schema(pattern = r"^[a-z0-9][a-z0-9_.-]*$")]
+    #[schema(value_type = IdentitySource)]
     pub source: String,
     /// The id there.
-    #[schema(pattern = r"\\S")]
+    #[schema(value_type = NonBlank)]
     pub external_id: String,
 }
+
+impl Checked for NewIdentity {}
+
 
 /// Which identities to list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -112,8 +121,8 @@ pub struct IdentityFilter {
     pub source: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 
@@ -141,12 +150,15 @@ pub struct NewClusterAccount {
     /// The cluster.
     pub cluster_id: Uuid,
     /// The POSIX user name.
-    #[schema(pattern = r"^[a-z_][a-z0-9_.-]{0,31}$")]
+    #[schema(value_type = PosixUsername)]
     pub username: String,
     /// The POSIX uid.
     #[schema(minimum = 1)]
     pub uid: Option<i32>,
 }
+
+impl Checked for NewClusterAccount {}
+
 
 /// Which cluster accounts to list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -156,8 +168,8 @@ pub struct ClusterAccountFilter {
     pub cluster_id: Option<Uuid>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 
@@ -168,6 +180,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_person))
         .routes(routes!(list_identities, create_identity))
         .routes(routes!(list_cluster_accounts, create_cluster_account))
+        .routes(routes!(get_identity))
+        .routes(routes!(get_cluster_account))
 }
 
 /// Lists people.
@@ -231,6 +245,7 @@ async fn create_person(
         &new,
         API_PERSON_CREATE,
         params,
+        |row: &Person| format!("/v1/people/{}", row.id),
     )
     .await
 }
@@ -260,6 +275,23 @@ async fn list_identities(
     .await
 }
 
+/// Shows one of a person's external identities.
+#[utoipa::path(get, path = "/v1/people/{id}/identities/{identity_id}", tag = "people",
+    params(("id" = Uuid, Path, description = "Person id"),
+        ("identity_id" = Uuid, Path, description = "Identity id")),
+    responses((status = 200, body = Identity), Problems))]
+async fn get_identity(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id((id, identity_id)): Id<(Uuid, Uuid)>,
+) -> Result<axum::Json<Identity>, ApiError> {
+    caller.allow(REGISTRY_READERS)?;
+    require_visible(&state, &caller, id).await?;
+    let client = state.pool.connection().await?;
+    let rows = query_items(&client, API_IDENTITY_GET, &[&id, &identity_id]).await?;
+    one(rows, "identity", identity_id)
+}
+
 /// Links a person to an external identity (admin).
 #[utoipa::path(post, path = "/v1/people/{id}/identities", tag = "people", request_body = NewIdentity,
     params(("id" = Uuid, Path, description = "Person id"), IdempotencyHeader),
@@ -280,6 +312,7 @@ async fn create_identity(
         &new,
         API_IDENTITY_CREATE,
         params,
+        |row: &Identity| format!("/v1/people/{}/identities/{}", row.person_id, row.id),
     )
     .await
 }
@@ -309,6 +342,23 @@ async fn list_cluster_accounts(
     .await
 }
 
+/// Shows one of a person's cluster accounts.
+#[utoipa::path(get, path = "/v1/people/{id}/cluster-accounts/{account_id}", tag = "people",
+    params(("id" = Uuid, Path, description = "Person id"),
+        ("account_id" = Uuid, Path, description = "Cluster account id")),
+    responses((status = 200, body = ClusterAccount), Problems))]
+async fn get_cluster_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id((id, account_id)): Id<(Uuid, Uuid)>,
+) -> Result<axum::Json<ClusterAccount>, ApiError> {
+    caller.allow(REGISTRY_READERS)?;
+    require_visible(&state, &caller, id).await?;
+    let client = state.pool.connection().await?;
+    let rows = query_items(&client, API_CLUSTER_ACCOUNT_GET, &[&id, &account_id]).await?;
+    one(rows, "cluster account", account_id)
+}
+
 /// Gives a person an account on a cluster (admin).
 #[utoipa::path(post, path = "/v1/people/{id}/cluster-accounts", tag = "people",
     request_body = NewClusterAccount,
@@ -330,6 +380,9 @@ async fn create_cluster_account(
         &new,
         API_CLUSTER_ACCOUNT_CREATE,
         params,
+        |row: &ClusterAccount| {
+            format!("/v1/people/{}/cluster-accounts/{}", row.person_id, row.id)
+        },
     )
     .await
 }

@@ -25,8 +25,10 @@ const MATRIX: &[(&str, &str)] = &[
     ("GET /v1/people/{id}", "oofooh"),
     ("GET /v1/people/{id}/identities", "oofooh"),
     ("POST /v1/people/{id}/identities", "offfff"),
+    ("GET /v1/people/{id}/identities/{identity_id}", "oofooh"),
     ("GET /v1/people/{id}/cluster-accounts", "oofooh"),
     ("POST /v1/people/{id}/cluster-accounts", "offfff"),
+    ("GET /v1/people/{id}/cluster-accounts/{account_id}", "oofooh"),
     ("GET /v1/clusters", "oooooo"),
     ("POST /v1/clusters", "offfff"),
     ("GET /v1/clusters/{id}", "oooooo"),
@@ -35,6 +37,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("GET /v1/resources/{id}", "oooooo"),
     ("GET /v1/resources/{id}/rates", "oooooo"),
     ("POST /v1/resources/{id}/rates", "offfff"),
+    ("GET /v1/resources/{id}/rates/{rate_id}", "oooooo"),
     ("GET /v1/projects", "oofooo"),
     ("POST /v1/projects", "offfff"),
     ("GET /v1/projects/{id}", "oofooh"),
@@ -78,6 +81,9 @@ struct Fixture {
     project: Uuid,
     allocation: Uuid,
     alan_membership: Uuid,
+    alan_identity: Uuid,
+    alan_account: Uuid,
+    cpu_rate: Uuid,
     ada_request: Uuid,
     task: i64,
 }
@@ -94,6 +100,14 @@ async fn fixture(app: &TestApp) -> Fixture {
         .await
         .expect(201);
     let allocation = app.allocation("che260001").await;
+    let alan_identity = app
+        .post(
+            "admin",
+            &format!("/v1/people/{}/identities", app.person(ALAN).await),
+            json!({"source": "campus", "external_id": "alan-fixture"}),
+        )
+        .await
+        .expect(201);
     let ada_request = app
         .post(
             "pi",
@@ -131,6 +145,15 @@ async fn fixture(app: &TestApp) -> Fixture {
         alan_membership: app
             .scalar("SELECT m.id FROM registry.membership m JOIN registry.person p ON p.id = m.person_id \
                      WHERE p.email = $1 AND m.allocation_id = (SELECT id FROM registry.allocation WHERE account_name = 'che260001')", ALAN)
+            .await,
+        alan_identity: uuid(&alan_identity.body["id"]),
+        alan_account: app
+            .scalar("SELECT ca.id FROM registry.cluster_account ca JOIN registry.person p ON p.id = ca.person_id \
+                     WHERE p.email = $1 LIMIT 1", ALAN)
+            .await,
+        cpu_rate: app
+            .scalar("SELECT rr.id FROM registry.resource_rate rr JOIN registry.resource r ON r.id = rr.resource_id \
+                     JOIN registry.cluster c ON c.id = r.cluster_id WHERE c.name = $1 AND r.name = 'CPU' LIMIT 1", "expanse")
             .await,
         ada_request: uuid(&ada_request.body["id"]),
         task: task.body["id"].as_i64().unwrap(),
@@ -193,6 +216,18 @@ async fn request(
         | "GET /v1/people/{id}/cluster-accounts" => {
             (template.replace("{id}", &fixture.alan.to_string()), None)
         }
+        "GET /v1/people/{id}/identities/{identity_id}" => (
+            format!("/v1/people/{}/identities/{}", fixture.alan, fixture.alan_identity),
+            None,
+        ),
+        "GET /v1/people/{id}/cluster-accounts/{account_id}" => (
+            format!("/v1/people/{}/cluster-accounts/{}", fixture.alan, fixture.alan_account),
+            None,
+        ),
+        "GET /v1/resources/{id}/rates/{rate_id}" => (
+            format!("/v1/resources/{}/rates/{}", fixture.cpu, fixture.cpu_rate),
+            None,
+        ),
         "POST /v1/people/{id}/identities" => (
             template.replace("{id}", &fixture.barbara.to_string()),
             Some(json!({"source": "campus", "external_id": format!("barbara-{caller}")})),
