@@ -124,12 +124,11 @@ impl<T: DeserializeOwned + IntoParams, S: Send + Sync> FromRequestParts<S> for P
             form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
                 .into_owned()
                 .collect();
-        let object = validate::parameters(&declared, given).map_err(|errors| {
-            ApiError::Invalid {
+        let object =
+            validate::parameters(&declared, given).map_err(|errors| ApiError::Invalid {
                 status: StatusCode::BAD_REQUEST,
                 errors,
-            }
-        })?;
+            })?;
         serde_json::from_value(Value::Object(object))
             .map(Self)
             .map_err(|error| ApiError::BadRequest(format!("the query is not acceptable: {error}")))

@@ -93,7 +93,10 @@ fn collect_patterns(value: &Value, found: &mut Vec<String>) {
 /// Checks a JSON body against the component schema named `schema`; the errors, every one.
 pub fn body(schema: &str, value: &Value) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    match CONTRACT.document.pointer(&format!("/components/schemas/{schema}")) {
+    match CONTRACT
+        .document
+        .pointer(&format!("/components/schemas/{schema}"))
+    {
         Some(schema) => CONTRACT.check(schema, value, "", &mut errors),
         None => errors.push(FieldError {
             pointer: String::new(),
@@ -358,7 +361,13 @@ impl Contract {
         }
     }
 
-    fn check_string(&self, schema: &Value, text: &str, pointer: &str, errors: &mut Vec<FieldError>) {
+    fn check_string(
+        &self,
+        schema: &Value,
+        text: &str,
+        pointer: &str,
+        errors: &mut Vec<FieldError>,
+    ) {
         let length = text.chars().count();
         let min = schema.get("minLength").and_then(Value::as_u64);
         let max = schema.get("maxLength").and_then(Value::as_u64);
@@ -452,7 +461,13 @@ impl Contract {
         }
     }
 
-    fn check_array(&self, schema: &Value, items: &[Value], pointer: &str, errors: &mut Vec<FieldError>) {
+    fn check_array(
+        &self,
+        schema: &Value,
+        items: &[Value],
+        pointer: &str,
+        errors: &mut Vec<FieldError>,
+    ) {
         let count = u64::try_from(items.len()).unwrap_or(u64::MAX);
         let min = schema.get("minItems").and_then(Value::as_u64);
         let max = schema.get("maxItems").and_then(Value::as_u64);
@@ -474,7 +489,13 @@ impl Contract {
     }
 
     /// A query parameter's raw text as the JSON value its schema's type calls for.
-    fn coerce(&self, schema: &Value, name: &str, raw: String, errors: &mut Vec<FieldError>) -> Value {
+    fn coerce(
+        &self,
+        schema: &Value,
+        name: &str,
+        raw: String,
+        errors: &mut Vec<FieldError>,
+    ) -> Value {
         let types = self.types_of(schema);
         let has = |kind: &str| types.iter().any(|candidate| candidate == kind);
         if has("integer") {
@@ -508,7 +529,12 @@ impl Contract {
             .map(str::to_string)
             .collect();
         for keyword in ["oneOf", "anyOf", "allOf"] {
-            for branch in schema.get(keyword).and_then(Value::as_array).into_iter().flatten() {
+            for branch in schema
+                .get(keyword)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 types.extend(self.types_of(branch));
             }
         }
@@ -549,7 +575,10 @@ fn check_number(
 pub fn unsupported_keywords() -> Vec<String> {
     let mut found = Vec::new();
     let document = &CONTRACT.document;
-    if let Some(schemas) = document.pointer("/components/schemas").and_then(Value::as_object) {
+    if let Some(schemas) = document
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+    {
         for (name, schema) in schemas {
             walk_keywords(schema, &format!("#/components/schemas/{name}"), &mut found);
         }

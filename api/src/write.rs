@@ -159,9 +159,11 @@ fn respond(
         Some(locate) if status == StatusCode::CREATED => {
             let location = locate(&body)
                 .ok_or_else(|| ApiError::Internal("a created row has no location".to_string()))?;
-            Some(HeaderValue::from_str(&location).map_err(|error| {
-                ApiError::Internal(format!("bad location {location}: {error}"))
-            })?)
+            Some(
+                HeaderValue::from_str(&location).map_err(|error| {
+                    ApiError::Internal(format!("bad location {location}: {error}"))
+                })?,
+            )
         }
         _ => None,
     };

@@ -10,7 +10,10 @@ use purser_sql::test_harness::TestDatabase;
 async fn every_constraint_of_the_written_tables_has_a_sentence() {
     let database = TestDatabase::new().await;
     let client = database.pool().connection().await.unwrap();
-    let tables: Vec<String> = GUARDED_TABLES.iter().map(|table| table.to_string()).collect();
+    let tables: Vec<String> = GUARDED_TABLES
+        .iter()
+        .map(|table| table.to_string())
+        .collect();
     let rows = client
         .query(
             "SELECT conname AS name FROM pg_constraint
@@ -100,9 +103,6 @@ async fn a_purser_function_raise_is_its_message_without_the_function_name() {
 async fn postgresql_text_that_is_not_a_refusal_is_not_one() {
     let database = TestDatabase::new().await;
     let client = database.pool().connection().await.unwrap();
-    let error = client
-        .query("SELECT 'x'::integer", &[])
-        .await
-        .unwrap_err();
+    let error = client.query("SELECT 'x'::integer", &[]).await.unwrap_err();
     assert_eq!(refusal(error.as_db_error().unwrap()), None);
 }

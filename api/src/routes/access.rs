@@ -16,8 +16,8 @@ use crate::extract::Params;
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
-use crate::rules::Limit;
 use crate::routes::{REGISTRY_READERS, SqlParams, list_in_scope};
+use crate::rules::Limit;
 
 /// A grant: this person should have access under this allocation's account on this cluster.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -24,11 +24,11 @@ use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::{ApiError, FieldError};
-use crate::rules::{Amount, Limit, ProjectStatus, SlurmAccount};
 use crate::routes::{
     IdempotencyHeader, REGISTRY_READERS, SqlParams, created, enqueue_sync, get_in_scope,
     list_in_scope,
 };
+use crate::rules::{Amount, Limit, ProjectStatus, SlurmAccount};
 use crate::write::{Idempotency, write_created};
 
 /// An allocation.
@@ -83,7 +83,6 @@ impl Checked for NewAllocation {
         }
     }
 }
-
 
 /// A written registry row and the tasks the write enqueued for the sites.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -15,8 +15,8 @@ use crate::extract::Params;
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
-use crate::rules::Limit;
 use crate::routes::{SqlParams, list};
+use crate::rules::Limit;
 
 /// One change to a row.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -26,11 +26,13 @@ use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::{ApiError, FieldError};
-use crate::rules::{ChangeRequestKind, ChangeRequestState, Limit, NonBlank, PositiveAmount, ProjectStatus};
 use crate::routes::allocations::require_pi_of;
 use crate::routes::enqueue_sync;
 use crate::routes::{
     IdempotencyHeader, REGISTRY_READERS, SqlParams, get_in_scope, list_in_scope, one_in_scope,
+};
+use crate::rules::{
+    ChangeRequestKind, ChangeRequestState, Limit, NonBlank, PositiveAmount, ProjectStatus,
 };
 use crate::write::{Idempotency, write, write_created};
 
@@ -112,26 +114,35 @@ impl Checked for NewChangeRequest {
     fn check(&self) -> Vec<FieldError> {
         let given = [
             ("supplement", "/requested_su", self.requested_su.is_some()),
-            ("status", "/requested_status", self.requested_status.is_some()),
-            ("extension", "/requested_ends_at", self.requested_ends_at.is_some()),
+            (
+                "status",
+                "/requested_status",
+                self.requested_status.is_some(),
+            ),
+            (
+                "extension",
+                "/requested_ends_at",
+                self.requested_ends_at.is_some(),
+            ),
         ];
         given
             .into_iter()
-            .filter_map(|(kind, pointer, present)| match (kind == self.kind, present) {
-                (true, false) => Some(FieldError::new(
-                    pointer,
-                    format!("is required for a {kind} request"),
-                )),
-                (false, true) => Some(FieldError::new(
-                    pointer,
-                    format!("goes only with kind {kind}, not {}", self.kind),
-                )),
-                _ => None,
-            })
+            .filter_map(
+                |(kind, pointer, present)| match (kind == self.kind, present) {
+                    (true, false) => Some(FieldError::new(
+                        pointer,
+                        format!("is required for a {kind} request"),
+                    )),
+                    (false, true) => Some(FieldError::new(
+                        pointer,
+                        format!("goes only with kind {kind}, not {}", self.kind),
+                    )),
+                    _ => None,
+                },
+            )
             .collect()
     }
 }
-
 
 /// A decision's comment.
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
@@ -142,7 +153,6 @@ pub struct Decision {
 }
 
 impl Checked for Decision {}
-
 
 /// A decided request, and the tasks the decision enqueued.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -7,8 +7,8 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use purser_sql::pool::query_items;
 use purser_sql::statements::{
-    API_CLUSTER_CREATE, API_CLUSTER_GET, API_CLUSTER_LIST, API_RATE_CREATE, API_RATE_GET, API_RATE_LIST,
-    API_RESOURCE_CREATE, API_RESOURCE_GET, API_RESOURCE_LIST,
+    API_CLUSTER_CREATE, API_CLUSTER_GET, API_CLUSTER_LIST, API_RATE_CREATE, API_RATE_GET,
+    API_RATE_LIST, API_RESOURCE_CREATE, API_RESOURCE_GET, API_RESOURCE_LIST,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -23,8 +23,8 @@ use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::{ApiError, FieldError};
-use crate::rules::{Limit, NonBlank, PositiveAmount, ResourceType, SiteName, SlurmTres};
 use crate::routes::{EVERYONE, IdempotencyHeader, SqlParams, create, list, one};
+use crate::rules::{Limit, NonBlank, PositiveAmount, ResourceType, SiteName, SlurmTres};
 use crate::write::Idempotency;
 
 /// A cluster. Its tasks go to the site of the same name.
@@ -53,7 +53,6 @@ pub struct NewCluster {
 }
 
 impl Checked for NewCluster {}
-
 
 /// Which clusters to list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -114,7 +113,6 @@ pub struct NewResource {
 
 impl Checked for NewResource {}
 
-
 /// Which resources to list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -168,7 +166,6 @@ impl Checked for NewRate {
         }
     }
 }
-
 
 /// Which rates to list.
 #[derive(Debug, Deserialize, IntoParams)]

@@ -25,12 +25,12 @@ use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::{ApiError, FieldError};
-use crate::rules::{Amount, Limit, MembershipStatus};
 use crate::routes::allocations::require_pi_of;
 use crate::routes::{
     IdempotencyHeader, REGISTRY_READERS, SqlParams, created, enqueue_sync, get_in_scope,
     list_in_scope, one,
 };
+use crate::rules::{Amount, Limit, MembershipStatus};
 use crate::write::{Idempotency, write, write_created};
 
 /// A membership: a person's use of an allocation.
@@ -82,7 +82,6 @@ impl Checked for NewMembership {
     }
 }
 
-
 /// Changes to a membership. An absent field stays as it is; `cap_su` or `ends_at` set to null
 /// removes the cap or the end.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -102,7 +101,6 @@ pub struct MembershipChange {
 }
 
 impl Checked for MembershipChange {}
-
 
 /// Tells a field sent as null (`Some(None)`) from one not sent (`None`, by `#[serde(default)]`).
 fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(

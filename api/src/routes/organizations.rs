@@ -20,8 +20,8 @@ use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
-use crate::rules::{Limit, NonBlank};
 use crate::routes::{EVERYONE, SqlParams, create, list, one};
+use crate::rules::{Limit, NonBlank};
 use crate::write::Idempotency;
 
 /// An organization.
@@ -45,7 +45,6 @@ pub struct NewOrganization {
 }
 
 impl Checked for NewOrganization {}
-
 
 /// Which organizations to list.
 #[derive(Debug, Deserialize, IntoParams)]

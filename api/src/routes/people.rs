@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use purser_sql::pool::query_items;
 use purser_sql::statements::{
     API_CLUSTER_ACCOUNT_CREATE, API_CLUSTER_ACCOUNT_GET, API_CLUSTER_ACCOUNT_LIST,
-    API_IDENTITY_CREATE, API_IDENTITY_GET, API_IDENTITY_LIST,
-    API_PERSON_CREATE, API_PERSON_GET, API_PERSON_LIST,
+    API_IDENTITY_CREATE, API_IDENTITY_GET, API_IDENTITY_LIST, API_PERSON_CREATE, API_PERSON_GET,
+    API_PERSON_LIST,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -23,10 +23,10 @@ use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
-use crate::rules::{Email, IdentitySource, Limit, NonBlank, PersonStatus, PosixUsername};
 use crate::routes::{
     IdempotencyHeader, REGISTRY_READERS, SqlParams, create, get_in_scope, list, list_in_scope, one,
 };
+use crate::rules::{Email, IdentitySource, Limit, NonBlank, PersonStatus, PosixUsername};
 use crate::write::Idempotency;
 
 /// A person.
@@ -63,7 +63,6 @@ pub struct NewPerson {
 }
 
 impl Checked for NewPerson {}
-
 
 /// Which people to list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -112,7 +111,6 @@ pub struct NewIdentity {
 
 impl Checked for NewIdentity {}
 
-
 /// Which identities to list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -158,7 +156,6 @@ pub struct NewClusterAccount {
 }
 
 impl Checked for NewClusterAccount {}
-
 
 /// Which cluster accounts to list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -380,9 +377,7 @@ async fn create_cluster_account(
         &new,
         API_CLUSTER_ACCOUNT_CREATE,
         params,
-        |row: &ClusterAccount| {
-            format!("/v1/people/{}/cluster-accounts/{}", row.person_id, row.id)
-        },
+        |row: &ClusterAccount| format!("/v1/people/{}/cluster-accounts/{}", row.person_id, row.id),
     )
     .await
 }

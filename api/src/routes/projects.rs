@@ -21,10 +21,10 @@ use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
-use crate::rules::{Limit, NonBlank, Origination, ProjectStatus};
 use crate::routes::{
     IdempotencyHeader, REGISTRY_READERS, SqlParams, create, get_in_scope, list_in_scope, one,
 };
+use crate::rules::{Limit, NonBlank, Origination, ProjectStatus};
 use crate::write::{Idempotency, write};
 
 /// A project.
@@ -69,7 +69,6 @@ pub struct NewProject {
 
 impl Checked for NewProject {}
 
-
 /// Changes to a project; absent fields stay as they are.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -83,7 +82,6 @@ pub struct ProjectChange {
 }
 
 impl Checked for ProjectChange {}
-
 
 /// Which projects to list.
 #[derive(Debug, Deserialize, IntoParams)]

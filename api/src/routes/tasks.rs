@@ -20,8 +20,8 @@ use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::{self, Page};
 use crate::problem::ApiError;
-use crate::rules::{self, Limit, SiteName, TaskKind};
 use crate::routes::IdempotencyHeader;
+use crate::rules::{self, Limit, SiteName, TaskKind};
 use crate::write::{Idempotency, write, write_created};
 
 /// The roles that may see tasks.
@@ -175,7 +175,6 @@ pub struct NewTaskRequest {
 }
 
 impl Checked for NewTaskRequest {}
-
 
 fn empty_object() -> serde_json::Value {
     serde_json::Value::Object(serde_json::Map::new())

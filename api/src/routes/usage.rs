@@ -23,8 +23,8 @@ use crate::extract::{Body, Checked, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
-use crate::rules::{Limit, NonBlank, SignedAmount};
 use crate::routes::{IdempotencyHeader, REGISTRY_READERS, SqlParams, list_in_scope};
+use crate::rules::{Limit, NonBlank, SignedAmount};
 use crate::write::{Idempotency, write};
 
 /// The most records one batch may hold: `UsageBatch`'s `max_items`, which the request is
@@ -97,7 +97,6 @@ pub struct UsageBatch {
 }
 
 impl Checked for UsageBatch {}
-
 
 /// What happened to one record.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -28,7 +28,10 @@ const MATRIX: &[(&str, &str)] = &[
     ("GET /v1/people/{id}/identities/{identity_id}", "oofooh"),
     ("GET /v1/people/{id}/cluster-accounts", "oofooh"),
     ("POST /v1/people/{id}/cluster-accounts", "offfff"),
-    ("GET /v1/people/{id}/cluster-accounts/{account_id}", "oofooh"),
+    (
+        "GET /v1/people/{id}/cluster-accounts/{account_id}",
+        "oofooh",
+    ),
     ("GET /v1/clusters", "oooooo"),
     ("POST /v1/clusters", "offfff"),
     ("GET /v1/clusters/{id}", "oooooo"),
@@ -217,11 +220,17 @@ async fn request(
             (template.replace("{id}", &fixture.alan.to_string()), None)
         }
         "GET /v1/people/{id}/identities/{identity_id}" => (
-            format!("/v1/people/{}/identities/{}", fixture.alan, fixture.alan_identity),
+            format!(
+                "/v1/people/{}/identities/{}",
+                fixture.alan, fixture.alan_identity
+            ),
             None,
         ),
         "GET /v1/people/{id}/cluster-accounts/{account_id}" => (
-            format!("/v1/people/{}/cluster-accounts/{}", fixture.alan, fixture.alan_account),
+            format!(
+                "/v1/people/{}/cluster-accounts/{}",
+                fixture.alan, fixture.alan_account
+            ),
             None,
         ),
         "GET /v1/resources/{id}/rates/{rate_id}" => (

@@ -127,7 +127,10 @@ async fn bad_paths_and_query_parameters_are_400s() {
     assert_problem(&app.get("admin", "/v1/allocations?limit=0").await, 400);
     assert_problem(&app.get("admin", "/v1/allocations?limit=501").await, 400);
     assert_problem(&app.get("admin", "/v1/allocations?cursor=%%%").await, 400);
-    assert_problem(&app.get("admin", "/v1/allocations?project_id=42").await, 400);
+    assert_problem(
+        &app.get("admin", "/v1/allocations?project_id=42").await,
+        400,
+    );
     assert_problem(&app.get("admin", "/v1/audit?since=yesterday").await, 400);
     assert_problem(&app.get("admin", "/v1/usage").await, 400);
     assert_problem(&app.get("admin", "/v1/nothing-here").await, 404);
@@ -245,14 +248,22 @@ fn assert_no_database_text(reply: &Reply) {
 
 /// The pointers of a problem's errors, in order.
 fn pointers(reply: &Reply) -> Vec<String> {
-    reply.field("errors").as_array().unwrap().iter()
+    reply
+        .field("errors")
+        .as_array()
+        .unwrap()
+        .iter()
         .map(|error| error["pointer"].as_str().unwrap().to_string())
         .collect()
 }
 
 /// The error sentence for a pointer.
 fn sentence<'a>(reply: &'a Reply, pointer: &str) -> &'a str {
-    reply.field("errors").as_array().unwrap().iter()
+    reply
+        .field("errors")
+        .as_array()
+        .unwrap()
+        .iter()
         .find(|error| error["pointer"] == pointer)
         .unwrap_or_else(|| panic!("no error for {pointer}: {:#}", reply.body))["detail"]
         .as_str()
@@ -263,7 +274,10 @@ fn sentence<'a>(reply: &'a Reply, pointer: &str) -> &'a str {
 async fn every_invalid_field_of_a_body_is_listed_with_a_sentence_naming_it() {
     let app = spawn_app().await;
     let project: uuid::Uuid = app
-        .scalar("SELECT project_id FROM registry.allocation WHERE account_name = $1", "che260001")
+        .scalar(
+            "SELECT project_id FROM registry.allocation WHERE account_name = $1",
+            "che260001",
+        )
         .await;
     let reply = app
         .post(
@@ -281,11 +295,14 @@ async fn every_invalid_field_of_a_body_is_listed_with_a_sentence_naming_it() {
         ["/account_name", "/colour", "/ends_at", "/initial_su"]
     );
     assert!(sentence(&reply, "/initial_su").starts_with("initial_su must be zero or more"));
-    assert!(sentence(&reply, "/account_name").starts_with("account_name must be a Slurm account name"));
+    assert!(
+        sentence(&reply, "/account_name").starts_with("account_name must be a Slurm account name")
+    );
     assert!(sentence(&reply, "/ends_at").starts_with("ends_at must be a time"));
     assert!(sentence(&reply, "/colour").contains("its fields are"));
     assert_eq!(
-        app.count("SELECT count(*) FROM registry.allocation WHERE initial_su < 0").await,
+        app.count("SELECT count(*) FROM registry.allocation WHERE initial_su < 0")
+            .await,
         0
     );
 }
@@ -315,11 +332,17 @@ async fn negative_and_blank_values_are_refused_with_the_rule_they_break() {
         .await;
     assert_problem(&capped, 422);
     assert!(sentence(&capped, "/cap_su").starts_with("cap_su must be zero or more"));
-    let blank = app.post("admin", "/v1/organizations", json!({"name": "   "})).await;
+    let blank = app
+        .post("admin", "/v1/organizations", json!({"name": "   "}))
+        .await;
     assert_problem(&blank, 422);
     assert_eq!(sentence(&blank, "/name"), "name must not be blank");
     let spaced = app
-        .post("admin", "/v1/organizations", json!({"name": "Acme University"}))
+        .post(
+            "admin",
+            "/v1/organizations",
+            json!({"name": "Acme University"}),
+        )
         .await;
     spaced.expect(201);
 }
@@ -374,7 +397,10 @@ async fn a_change_request_names_the_field_its_kind_needs() {
 async fn what_the_database_refuses_names_the_field_without_row_data() {
     let app = spawn_app().await;
     let project: uuid::Uuid = app
-        .scalar("SELECT project_id FROM registry.allocation WHERE account_name = $1", "che260001")
+        .scalar(
+            "SELECT project_id FROM registry.allocation WHERE account_name = $1",
+            "che260001",
+        )
         .await;
     let expanse = app.cluster("expanse").await;
     let allocation = |cluster: uuid::Uuid, account: &str| {
@@ -383,11 +409,18 @@ async fn what_the_database_refuses_names_the_field_without_row_data() {
                "ends_at": "2100-01-01T00:00:00Z"})
     };
     let unknown = app
-        .post("admin", "/v1/allocations", allocation(uuid::Uuid::nil(), "fresh"))
+        .post(
+            "admin",
+            "/v1/allocations",
+            allocation(uuid::Uuid::nil(), "fresh"),
+        )
         .await;
     assert_problem(&unknown, 422);
     assert_no_database_text(&unknown);
-    assert_eq!(sentence(&unknown, "/cluster_id"), "cluster_id names no cluster");
+    assert_eq!(
+        sentence(&unknown, "/cluster_id"),
+        "cluster_id names no cluster"
+    );
     let overlapping = app
         .post("admin", "/v1/allocations", allocation(expanse, "che260001"))
         .await;
@@ -418,7 +451,11 @@ async fn what_the_database_refuses_names_the_field_without_row_data() {
 async fn an_unknown_query_parameter_is_a_400_naming_it_and_the_valid_ones() {
     let app = spawn_app().await;
     for (path, unknown, valid) in [
-        ("/v1/allocations?account_name=x", "account_name", "project_id, cluster_id, status"),
+        (
+            "/v1/allocations?account_name=x",
+            "account_name",
+            "project_id, cluster_id, status",
+        ),
         ("/v1/tasks?stat=dead", "stat", "site, state, kind"),
         ("/v1/audit?acter=x", "acter", "table, row_id, actor"),
     ] {
@@ -426,7 +463,10 @@ async fn an_unknown_query_parameter_is_a_400_naming_it_and_the_valid_ones() {
         assert_problem(&reply, 400);
         assert_eq!(pointers(&reply), [unknown]);
         let detail = sentence(&reply, unknown);
-        assert!(detail.starts_with(&format!("{unknown} is not a parameter")), "{detail}");
+        assert!(
+            detail.starts_with(&format!("{unknown} is not a parameter")),
+            "{detail}"
+        );
         assert!(detail.contains(valid), "{detail}");
     }
 }
@@ -441,10 +481,14 @@ async fn an_invalid_enum_value_lists_the_valid_values() {
         sentence(&reply, "state"),
         "state must be one of waiting, queued, running, succeeded, dead, cancelled"
     );
-    let statuses = app.get("admin", "/v1/allocations?status=open&limit=0").await;
+    let statuses = app
+        .get("admin", "/v1/allocations?status=open&limit=0")
+        .await;
     assert_problem(&statuses, 400);
     assert_eq!(pointers(&statuses), ["status", "limit"]);
-    app.get("admin", "/v1/tasks?state=dead&limit=5").await.expect(200);
+    app.get("admin", "/v1/tasks?state=dead&limit=5")
+        .await
+        .expect(200);
 }
 
 #[tokio::test]
@@ -458,34 +502,75 @@ async fn a_created_row_is_at_its_location() {
         .expect(201);
     let unrated = unrated.field("id").as_str().unwrap().to_string();
     let project: uuid::Uuid = app
-        .scalar("SELECT project_id FROM registry.allocation WHERE account_name = $1", "che260001")
+        .scalar(
+            "SELECT project_id FROM registry.allocation WHERE account_name = $1",
+            "che260001",
+        )
         .await;
     let creations = [
-        ("/v1/organizations".to_string(), json!({"name": "Located University"})),
-        ("/v1/people".to_string(), json!({"name": "Lo Cated", "email": "lo@cated.example"})),
-        (format!("/v1/people/{barbara}/identities"), json!({"source": "campus", "external_id": "b-1"})),
-        (format!("/v1/people/{barbara}/cluster-accounts"),
-            json!({"cluster_id": app.cluster("delta").await, "username": "barbara"})),
+        (
+            "/v1/organizations".to_string(),
+            json!({"name": "Located University"}),
+        ),
+        (
+            "/v1/people".to_string(),
+            json!({"name": "Lo Cated", "email": "lo@cated.example"}),
+        ),
+        (
+            format!("/v1/people/{barbara}/identities"),
+            json!({"source": "campus", "external_id": "b-1"}),
+        ),
+        (
+            format!("/v1/people/{barbara}/cluster-accounts"),
+            json!({"cluster_id": app.cluster("delta").await, "username": "barbara"}),
+        ),
         ("/v1/clusters".to_string(), json!({"name": "located"})),
-        ("/v1/resources".to_string(), json!({"cluster_id": app.cluster("expanse").await, "name": "Scratch",
-            "resource_type": "storage", "unit": "TB-days", "slurm_tres": "fs/scratch"})),
-        (format!("/v1/resources/{unrated}/rates"), json!({"rate": "2", "valid_from": "2026-01-01T00:00:00Z"})),
-        ("/v1/projects".to_string(), json!({"title": "Located", "pi_id": barbara, "origination": "LOCAL",
-            "originated_id": "LOC-1"})),
-        ("/v1/allocations".to_string(), json!({"project_id": project, "cluster_id": app.cluster("delta").await,
+        (
+            "/v1/resources".to_string(),
+            json!({"cluster_id": app.cluster("expanse").await, "name": "Scratch",
+            "resource_type": "storage", "unit": "TB-days", "slurm_tres": "fs/scratch"}),
+        ),
+        (
+            format!("/v1/resources/{unrated}/rates"),
+            json!({"rate": "2", "valid_from": "2026-01-01T00:00:00Z"}),
+        ),
+        (
+            "/v1/projects".to_string(),
+            json!({"title": "Located", "pi_id": barbara, "origination": "LOCAL",
+            "originated_id": "LOC-1"}),
+        ),
+        (
+            "/v1/allocations".to_string(),
+            json!({"project_id": project, "cluster_id": app.cluster("delta").await,
             "account_name": "located", "initial_su": "10", "starts_at": "2026-01-01T00:00:00Z",
-            "ends_at": "2027-01-01T00:00:00Z"})),
-        ("/v1/memberships".to_string(), json!({"allocation_id": app.allocation("che260001").await,
-            "person_id": barbara})),
-        ("/v1/change-requests".to_string(), json!({"allocation_id": app.allocation("che260001").await,
+            "ends_at": "2027-01-01T00:00:00Z"}),
+        ),
+        (
+            "/v1/memberships".to_string(),
+            json!({"allocation_id": app.allocation("che260001").await,
+            "person_id": barbara}),
+        ),
+        (
+            "/v1/change-requests".to_string(),
+            json!({"allocation_id": app.allocation("che260001").await,
             "kind": "status", "requested_status": "suspended", "justification": "pause",
-            "requester_id": app.person(crate::support::ADA).await})),
-        ("/v1/tasks".to_string(), json!({"site": "expanse", "kind": "noop"})),
+            "requester_id": app.person(crate::support::ADA).await}),
+        ),
+        (
+            "/v1/tasks".to_string(),
+            json!({"site": "expanse", "kind": "noop"}),
+        ),
     ];
     for (path, body) in creations {
         let headers = [("Idempotency-Key", path.as_str())];
         let created = app
-            .call_with(Some("admin"), Method::POST, &path, Some(body.clone()), &headers)
+            .call_with(
+                Some("admin"),
+                Method::POST,
+                &path,
+                Some(body.clone()),
+                &headers,
+            )
             .await
             .expect(201);
         let location = created.headers["location"].to_str().unwrap().to_string();

@@ -53,17 +53,61 @@ fn every_pattern_in_the_document_compiles_and_accepts_exactly_what_it_should() {
     assert!(!found.is_empty());
     // (pattern's rule, values it must accept, values it must refuse)
     let cases: &[(&str, &[&str], &[&str])] = &[
-        ("NonBlank", &["Acme University", "x", " a "], &["", "   ", "\t"]),
-        ("Email", &["ada@esu.example"], &["ada", "a b@c.d", "@c", "a@"]),
-        ("IdentitySource", &["access", "campus.sso"], &["Access", "", "-x"]),
-        ("PosixUsername", &["ada", "_svc", "a.b-c"], &["Ada", "1ada", "", &"a".repeat(33)]),
-        ("SiteName", &["expanse", "Delta-2"], &["", "a b", "-x", &"a".repeat(64)]),
-        ("SlurmAccount", &["che260001", "a.b_c-d"], &["CHE260001", "", "a b", &"a".repeat(65)]),
-        ("SlurmTres", &["cpu", "gres/gpu", "gres/gpu:a100"], &["CPU", "gres/", "/gpu"]),
-        ("TaskKind", &["noop", "slurm.account.ensure"], &["Noop", "a..b", ".a", ""]),
-        ("Amount", &["0", "1000", "1000.5", "0.000001"], &["-1", "1e3", "1,000", "", ".5", "1."]),
-        ("SignedAmount", &["-20", "0", "1000.5"], &["+1", "1e3", "--1", ""]),
-        ("PositiveAmount", &["1", "0.5", "1000.5", "0010"], &["0", "0.0", "-5000", "1e3", ""]),
+        (
+            "NonBlank",
+            &["Acme University", "x", " a "],
+            &["", "   ", "\t"],
+        ),
+        (
+            "Email",
+            &["ada@esu.example"],
+            &["ada", "a b@c.d", "@c", "a@"],
+        ),
+        (
+            "IdentitySource",
+            &["access", "campus.sso"],
+            &["Access", "", "-x"],
+        ),
+        (
+            "PosixUsername",
+            &["ada", "_svc", "a.b-c"],
+            &["Ada", "1ada", "", &"a".repeat(33)],
+        ),
+        (
+            "SiteName",
+            &["expanse", "Delta-2"],
+            &["", "a b", "-x", &"a".repeat(64)],
+        ),
+        (
+            "SlurmAccount",
+            &["che260001", "a.b_c-d"],
+            &["CHE260001", "", "a b", &"a".repeat(65)],
+        ),
+        (
+            "SlurmTres",
+            &["cpu", "gres/gpu", "gres/gpu:a100"],
+            &["CPU", "gres/", "/gpu"],
+        ),
+        (
+            "TaskKind",
+            &["noop", "slurm.account.ensure"],
+            &["Noop", "a..b", ".a", ""],
+        ),
+        (
+            "Amount",
+            &["0", "1000", "1000.5", "0.000001"],
+            &["-1", "1e3", "1,000", "", ".5", "1."],
+        ),
+        (
+            "SignedAmount",
+            &["-20", "0", "1000.5"],
+            &["+1", "1e3", "--1", ""],
+        ),
+        (
+            "PositiveAmount",
+            &["1", "0.5", "1000.5", "0010"],
+            &["0", "0.0", "-5000", "1e3", ""],
+        ),
     ];
     let schemas = &document["components"]["schemas"];
     for (rule, valid, invalid) in cases {
@@ -72,7 +116,10 @@ fn every_pattern_in_the_document_compiles_and_accepts_exactly_what_it_should() {
             .unwrap_or_else(|| panic!("no pattern for {rule}"));
         let regex = regex::Regex::new(pattern).unwrap();
         for value in *valid {
-            assert!(regex.is_match(value), "{rule} ({pattern}) refuses {value:?}");
+            assert!(
+                regex.is_match(value),
+                "{rule} ({pattern}) refuses {value:?}"
+            );
         }
         for value in *invalid {
             let max = schemas[rule]["maxLength"].as_u64().unwrap_or(u64::MAX);
@@ -89,7 +136,9 @@ fn every_pattern_in_the_document_compiles_and_accepts_exactly_what_it_should() {
             "the pattern at {at} does not compile: {pattern}"
         );
         assert!(
-            cases.iter().any(|(rule, _, _)| schemas[rule]["pattern"] == pattern.as_str()),
+            cases
+                .iter()
+                .any(|(rule, _, _)| schemas[rule]["pattern"] == pattern.as_str()),
             "the pattern at {at} ({pattern}) is not a rule of purser_api::rules with cases here"
         );
     }

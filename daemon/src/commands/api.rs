@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::Deserialize;
 use purser_api::AppState;
 use purser_api::oidc::OidcVerifier;
 use purser_sql::DbPool;
+use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -46,7 +46,9 @@ impl FromStr for ListenAddress {
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| format!("{text} is not HOST:PORT ({why}), e.g. localhost:8080");
         let (host, port) = text.rsplit_once(':').ok_or_else(|| bad("no port"))?;
-        let port = port.parse().map_err(|_| bad("the port is not 0 to 65535"))?;
+        let port = port
+            .parse()
+            .map_err(|_| bad("the port is not 0 to 65535"))?;
         let bracketed = host.starts_with('[') || host.ends_with(']');
         if host.is_empty() || (bracketed && !(host.starts_with('[') && host.ends_with(']'))) {
             return Err(bad("no host"));
@@ -130,11 +132,23 @@ mod tests {
 
     #[test]
     fn a_listen_address_may_name_its_host() {
-        for good in ["localhost:8080", "127.0.0.1:8080", "[::1]:8080", "api.example.edu:443"] {
+        for good in [
+            "localhost:8080",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "api.example.edu:443",
+        ] {
             let address: ListenAddress = good.parse().unwrap_or_else(|error| panic!("{error}"));
             assert_eq!(address.to_string(), good);
         }
-        for bad in ["localhost", ":8080", "localhost:http", "::1:8080", "[::1:8080", "h:70000"] {
+        for bad in [
+            "localhost",
+            ":8080",
+            "localhost:http",
+            "::1:8080",
+            "[::1:8080",
+            "h:70000",
+        ] {
             assert!(bad.parse::<ListenAddress>().is_err(), "{bad} parsed");
         }
     }
