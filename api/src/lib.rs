@@ -4,7 +4,9 @@
 //! - [`auth`] and [`oidc`]: who is calling (API tokens, OIDC JWTs) and the roles they hold.
 //! - [`mod@write`]: the one-transaction write path, with `Idempotency-Key` replay.
 //! - [`page`]: cursor pagination; [`extract`]: request parsing whose errors are problems;
-//!   [`problem`]: RFC 9457 errors and how database errors map to statuses.
+//!   [`validate`]: requests checked against the OpenAPI document; [`rules`]: the field rules
+//!   (patterns, enumerations) the document states; [`problem`]: RFC 9457 errors and how
+//!   database errors map to statuses.
 //! - [`routes`]: the endpoints under `/v1`, one module per resource.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers' annotations;
 //!   [`reference`]: the markdown endpoint reference rendered from it (docs/api-reference.md).
@@ -17,6 +19,8 @@ pub mod page;
 pub mod problem;
 pub mod reference;
 pub mod routes;
+pub mod rules;
+pub mod validate;
 pub mod write;
 
 use std::sync::Arc;
@@ -76,11 +80,14 @@ async fn deadline(State(state): State<AppState>, request: Request, next: Next) -
     let path = request.uri().path().to_string();
     let response = match tokio::time::timeout(state.request_timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::Unavailable(format!(
-            "the request took longer than {} ms",
-            state.request_timeout.as_millis()
-        ))
-        .into_response(),
+        Err(_) => {
+            let detail = format!(
+                "the request took longer than {} ms",
+                state.request_timeout.as_millis()
+            );
+            tracing::warn!(http.method = %method, http.path = %path, "{detail}");
+            ApiError::Unavailable(detail).into_response()
+        }
     };
     tracing::debug!(
         http.method = %method,

@@ -26,15 +26,10 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-/// The page size asked for, checked.
-pub fn limit(asked: Option<u32>) -> Result<u32, ApiError> {
-    match asked.unwrap_or(DEFAULT_LIMIT) {
-        limit @ 1..=MAX_LIMIT => Ok(limit),
-        other => Err(ApiError::invalid_field(
-            "limit",
-            format!("must be from 1 to {MAX_LIMIT}, not {other}"),
-        )),
-    }
+/// The page size asked for, or the default. Its range is the `Limit` rule's
+/// ([`crate::rules::Limit`]), which the query was validated against.
+pub fn limit(asked: Option<u32>) -> u32 {
+    asked.unwrap_or(DEFAULT_LIMIT)
 }
 
 /// What a list statement is given: how many rows to fetch (one more than the page, to learn
@@ -48,7 +43,7 @@ pub fn decode<K: DeserializeOwned>(cursor: Option<&str>) -> Result<Option<K>, Ap
     let Some(cursor) = cursor else {
         return Ok(None);
     };
-    let bad = || ApiError::invalid_field("cursor", "is not a cursor this list returned");
+    let bad = || ApiError::invalid_parameter("cursor", "is not a cursor this list returned");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     serde_json::from_slice(&bytes).map(Some).map_err(|_| bad())
 }

@@ -5,6 +5,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use purser_sql::DbError;
+use purser_sql::constraints::{ConstraintKind, Refusal, refusal};
+use purser_sql::error::flatten_pg_error;
 use serde::Serialize;
 use tokio_postgres::error::SqlState;
 use utoipa::ToSchema;
@@ -38,7 +40,7 @@ pub struct FieldError {
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// The request is malformed: bad JSON, a bad query parameter or path.
+    /// The request is malformed: bad JSON, or a bad path.
     #[error("{0}")]
     BadRequest(String),
     /// No credentials, or credentials we do not accept.
@@ -50,7 +52,7 @@ pub enum ApiError {
     /// No such thing, or not one this caller may see.
     #[error("{0}")]
     NotFound(String),
-    /// The request conflicts with the current state (a duplicate, a decided request).
+    /// The request conflicts with the current state (a decided request, a task already done).
     #[error("{0}")]
     Conflict(String),
     /// The path exists, but not with this method.
@@ -62,14 +64,18 @@ pub enum ApiError {
     /// The body is not JSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
-    /// Well-formed, but the values are not acceptable.
-    #[error("{detail}")]
-    Unprocessable {
-        /// What was wrong.
-        detail: String,
-        /// The fields at fault.
+    /// Fields at fault, every one named: query parameters (400), a duplicate or an overlap
+    /// (409), values the rules refuse (422). The detail is their sentences.
+    #[error("{}", sentences(.errors))]
+    Invalid {
+        /// 400, 409 or 422.
+        status: StatusCode,
+        /// The fields at fault, each with a sentence naming it.
         errors: Vec<FieldError>,
     },
+    /// Well-formed, but refused for a reason no one field carries.
+    #[error("{0}")]
+    Unprocessable(String),
     /// The database cannot be reached.
     #[error("{0}")]
     Unavailable(String),
@@ -78,17 +84,38 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// The detail of a problem with field errors: their sentences, in order.
+fn sentences(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|error| error.detail.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 impl ApiError {
-    /// An unprocessable request naming one field.
-    pub fn invalid_field(pointer: &str, detail: impl Into<String>) -> Self {
-        let detail = detail.into();
-        Self::Unprocessable {
-            detail: format!("{pointer}: {detail}"),
-            errors: vec![FieldError {
-                pointer: pointer.to_string(),
-                detail,
-            }],
+    /// An unprocessable request naming one field: `rest` completes the sentence that begins
+    /// with the field's name (`invalid_field("/ends_at", "must be after starts_at")`).
+    pub fn invalid_field(pointer: &str, rest: impl std::fmt::Display) -> Self {
+        Self::Invalid {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            errors: vec![FieldError::new(pointer, rest)],
         }
+    }
+
+    /// A bad query parameter (400): `rest` completes the sentence beginning with its name.
+    pub fn invalid_parameter(name: &str, rest: impl std::fmt::Display) -> Self {
+        Self::Invalid {
+            status: StatusCode::BAD_REQUEST,
+            errors: vec![FieldError::new(name, rest)],
+        }
+    }
+
+    /// The database is unreachable: `raw` (the driver's words) goes to the log, the client is
+    /// told to retry.
+    pub fn unavailable(raw: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %raw, "database unavailable");
+        Self::Unavailable("the database is unavailable; retry later".to_string())
     }
 
     /// The status this error maps to.
@@ -102,7 +129,8 @@ impl ApiError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Invalid { status, .. } => *status,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -116,7 +144,7 @@ impl ApiError {
             other => other.to_string(),
         };
         let errors = match self {
-            Self::Unprocessable { errors, .. } => errors.clone(),
+            Self::Invalid { errors, .. } => errors.clone(),
             _ => Vec::new(),
         };
         Problem {
@@ -129,12 +157,21 @@ impl ApiError {
     }
 }
 
+impl FieldError {
+    /// The error of the field at `pointer` (a JSON pointer, or a query parameter's name):
+    /// `rest` completes the sentence that begins with the field's name.
+    pub fn new(pointer: &str, rest: impl std::fmt::Display) -> Self {
+        Self {
+            pointer: pointer.to_string(),
+            detail: format!("{} {rest}", crate::validate::field_name(pointer)),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        match &self {
-            Self::Internal(detail) => tracing::error!(error = %detail, "request failed"),
-            Self::Unavailable(detail) => tracing::warn!(error = %detail, "database unavailable"),
-            _ => {}
+        if let Self::Internal(detail) = &self {
+            tracing::error!(error = %detail, "request failed");
         }
         let status = self.status();
         let mut response = (status, axum::Json(self.problem())).into_response();
@@ -153,53 +190,102 @@ impl IntoResponse for ApiError {
 }
 
 impl From<DbError> for ApiError {
-    /// Maps what PostgreSQL refused to the client's fault it was (a duplicate, a missing
-    /// reference, a broken rule), and anything else to a 5xx.
+    /// Maps what PostgreSQL refused to the client's fault it was, in a sentence from
+    /// [`purser_sql::constraints`] (a duplicate or an overlap 409, a missing reference 422 or,
+    /// for the row the path names, 404, a broken rule 422), or the message of a Purser
+    /// function's RAISE; anything else is a 5xx. PostgreSQL's own text goes to the log only.
     fn from(error: DbError) -> Self {
-        let text = error.to_string();
-        match &error {
-            DbError::Connect { .. } => Self::Unavailable(text),
-            DbError::Statement { error: pg, .. } => {
-                let Some(db) = pg.as_db_error() else {
-                    return if pg.is_closed() {
-                        Self::Unavailable(text)
-                    } else {
-                        Self::Internal(text)
-                    };
-                };
-                let mut detail = db.message().to_string();
-                if let Some(extra) = db.detail() {
-                    detail.push_str(": ");
-                    detail.push_str(extra);
-                }
-                let code = db.code();
-                if *code == SqlState::UNIQUE_VIOLATION
-                    || *code == SqlState::EXCLUSION_VIOLATION
-                    || *code == SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE
-                    || *code == SqlState::T_R_SERIALIZATION_FAILURE
-                {
-                    Self::Conflict(detail)
-                } else if *code == SqlState::NO_DATA_FOUND {
-                    Self::NotFound(detail)
-                } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
-                    Self::Forbidden(detail)
-                } else if *code == SqlState::FOREIGN_KEY_VIOLATION
-                    || *code == SqlState::CHECK_VIOLATION
-                    || *code == SqlState::NOT_NULL_VIOLATION
-                    || code.code().starts_with("22")
-                {
-                    // 22xxx: data exceptions (bad value, out of range, invalid parameter).
-                    Self::Unprocessable {
-                        detail,
-                        errors: Vec::new(),
-                    }
-                } else if code.code().starts_with("08") || code.code().starts_with("57") {
-                    Self::Unavailable(detail)
+        let DbError::Statement {
+            statement,
+            error: pg,
+        } = &error
+        else {
+            return match error {
+                DbError::Connect { .. } => Self::unavailable(error),
+                other => Self::Internal(other.to_string()),
+            };
+        };
+        let raw = format!(
+            "{} failed: {}{}",
+            statement.name,
+            flatten_pg_error(pg),
+            pg.as_db_error()
+                .and_then(|db| db.constraint())
+                .map(|name| format!(" [constraint {name}]"))
+                .unwrap_or_default()
+        );
+        let Some(db) = pg.as_db_error() else {
+            return if pg.is_closed() {
+                Self::unavailable(raw)
+            } else {
+                Self::Internal(raw)
+            };
+        };
+        let code = db.code();
+        match refusal(db) {
+            Some(Refusal::Constraint {
+                kind,
+                field,
+                sentence,
+                known,
+            }) => {
+                if known {
+                    tracing::debug!(error = %raw, "the database refused a request");
                 } else {
-                    Self::Internal(text)
+                    tracing::warn!(error = %raw, "a constraint with no sentence in purser_sql::constraints refused a request");
+                }
+                let status = match (kind, field) {
+                    (ConstraintKind::Unique | ConstraintKind::Exclusion, _) => StatusCode::CONFLICT,
+                    (ConstraintKind::ForeignKey, None) => {
+                        return Self::NotFound(sentence.to_string());
+                    }
+                    _ => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                let pointer = field.map_or_else(String::new, |field| format!("/{field}"));
+                Self::Invalid {
+                    status,
+                    errors: vec![FieldError {
+                        pointer,
+                        detail: sentence.to_string(),
+                    }],
                 }
             }
-            _ => Self::Internal(text),
+            Some(Refusal::Raised { code, message }) => {
+                tracing::debug!(error = %raw, "a Purser function refused a request");
+                if code == SqlState::UNIQUE_VIOLATION
+                    || code == SqlState::EXCLUSION_VIOLATION
+                    || code == SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE
+                {
+                    Self::Conflict(message)
+                } else if code == SqlState::NO_DATA_FOUND {
+                    Self::NotFound(message)
+                } else if code == SqlState::INSUFFICIENT_PRIVILEGE {
+                    Self::Forbidden(message)
+                } else if code.code().starts_with("22") || code.code().starts_with("23") {
+                    Self::Unprocessable(message)
+                } else {
+                    Self::Internal(raw)
+                }
+            }
+            None if *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::T_R_DEADLOCK_DETECTED =>
+            {
+                tracing::info!(error = %raw, "a request lost a race with another");
+                Self::Conflict(
+                    "the request conflicted with another made at the same time; retry it"
+                        .to_string(),
+                )
+            }
+            None if code.code().starts_with("22") => {
+                tracing::warn!(error = %raw, "the database refused a value the API let through");
+                Self::Unprocessable(
+                    "a value of the request is out of the range the registry stores".to_string(),
+                )
+            }
+            None if code.code().starts_with("08") || code.code().starts_with("57") => {
+                Self::unavailable(raw)
+            }
+            None => Self::Internal(raw),
         }
     }
 }

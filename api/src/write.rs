@@ -8,7 +8,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use deadpool_postgres::Transaction;
 use purser_sql::pool::{begin, commit, execute, query, query_one};
@@ -16,6 +16,7 @@ use purser_sql::statements::{
     API_IDEMPOTENCY_CLAIM, API_IDEMPOTENCY_GET, API_IDEMPOTENCY_STORE, API_SET_ACTOR,
 };
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
@@ -62,12 +63,55 @@ impl<S: Send + Sync> FromRequestParts<S> for Idempotency {
 }
 
 /// Runs `work` in one transaction as `caller`, and answers `status` with what it returns.
+/// A write that creates a row answers through [`write_created`] instead.
 pub async fn write<T: Serialize>(
     state: &AppState,
     caller: &Caller,
     idempotency: &Idempotency,
     request: &impl Serialize,
     status: StatusCode,
+    work: impl AsyncFnOnce(&Transaction<'_>) -> Result<T, ApiError>,
+) -> Result<Response, ApiError> {
+    write_answering(state, caller, idempotency, request, status, None, work).await
+}
+
+/// Runs `work` as [`write`] does and answers 201 Created with what it returns and a
+/// `Location` header: `location` of the created row (also on a replay of the request).
+pub async fn write_created<T: Serialize + DeserializeOwned>(
+    state: &AppState,
+    caller: &Caller,
+    idempotency: &Idempotency,
+    request: &impl Serialize,
+    location: impl Fn(&T) -> String + Sync,
+    work: impl AsyncFnOnce(&Transaction<'_>) -> Result<T, ApiError>,
+) -> Result<Response, ApiError> {
+    let locate = |body: &serde_json::Value| {
+        serde_json::from_value::<T>(body.clone())
+            .ok()
+            .map(|created| location(&created))
+    };
+    write_answering(
+        state,
+        caller,
+        idempotency,
+        request,
+        StatusCode::CREATED,
+        Some(&locate),
+        work,
+    )
+    .await
+}
+
+/// Where a created row lives, from the response body.
+type Locate<'a> = &'a (dyn Fn(&serde_json::Value) -> Option<String> + Sync);
+
+async fn write_answering<T: Serialize>(
+    state: &AppState,
+    caller: &Caller,
+    idempotency: &Idempotency,
+    request: &impl Serialize,
+    status: StatusCode,
+    locate: Option<Locate<'_>>,
     work: impl AsyncFnOnce(&Transaction<'_>) -> Result<T, ApiError>,
 ) -> Result<Response, ApiError> {
     let mut client = state.pool.connection().await?;
@@ -82,7 +126,12 @@ pub async fn write<T: Serialize>(
         )
         .await?;
         if claimed.is_empty() {
-            return replay(&transaction, caller, key, &fingerprint).await;
+            let (status, body) = replay(&transaction, caller, key, &fingerprint).await?;
+            let mut response = respond(status, body, locate)?;
+            response
+                .headers_mut()
+                .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+            return Ok(response);
         }
     }
     let body = serde_json::to_value(work(&transaction).await?)
@@ -97,16 +146,41 @@ pub async fn write<T: Serialize>(
         .await?;
     }
     commit(transaction).await?;
-    Ok((status, axum::Json(body)).into_response())
+    respond(status, body, locate)
 }
 
-/// Answers a request whose key was used before: the first response, if it was this request.
+/// The response: the status, the body and, for a created row, its `Location`.
+fn respond(
+    status: StatusCode,
+    body: serde_json::Value,
+    locate: Option<Locate<'_>>,
+) -> Result<Response, ApiError> {
+    let location = match locate {
+        Some(locate) if status == StatusCode::CREATED => {
+            let location = locate(&body)
+                .ok_or_else(|| ApiError::Internal("a created row has no location".to_string()))?;
+            Some(
+                HeaderValue::from_str(&location).map_err(|error| {
+                    ApiError::Internal(format!("bad location {location}: {error}"))
+                })?,
+            )
+        }
+        _ => None,
+    };
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Some(location) = location {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// The stored answer to a request whose key was used before, if it was this request.
 async fn replay(
     transaction: &Transaction<'_>,
     caller: &Caller,
     key: &str,
     fingerprint: &[u8],
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
     let row = query_one(transaction, API_IDEMPOTENCY_GET, &[&caller.key, &key]).await?;
     let stored: Vec<u8> = row.get("request_sha256");
     if stored != fingerprint {
@@ -121,11 +195,7 @@ async fn replay(
         .ok()
         .and_then(|code| StatusCode::from_u16(code).ok())
         .ok_or_else(|| ApiError::Internal(format!("stored status {status} is not HTTP")))?;
-    let mut response = (status, axum::Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-    Ok(response)
+    Ok((status, body))
 }
 
 /// SHA-256 of the method, path and request as parsed.

@@ -65,7 +65,7 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
     /// Where to listen when `--listen` is not given.
-    pub listen: Option<std::net::SocketAddr>,
+    pub listen: Option<crate::commands::api::ListenAddress>,
     /// How long a request may run before it is answered 503 (default 30 s).
     #[serde(default, with = "humantime_serde")]
     pub request_timeout: Option<Duration>,

@@ -68,3 +68,25 @@ async fn an_address_in_use_is_a_one_line_error() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn the_api_listens_on_a_host_name() {
+    let database = TestDatabase::new().await;
+    let port = free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_purser"))
+        .args(["api", "--listen", &format!("localhost:{port}")])
+        .env("PURSER_DATABASE_URL", database.url())
+        .env_remove("PURSER_CONFIG")
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let ready = format!("http://localhost:{port}/readyz");
+    support::wait_until("the API answers on localhost", || async {
+        http.get(&ready)
+            .send()
+            .await
+            .is_ok_and(|response| response.status() == 200)
+    })
+    .await;
+    child.kill().await.unwrap();
+}

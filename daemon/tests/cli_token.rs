@@ -116,3 +116,31 @@ async fn tokens_need_the_subject_their_role_acts_for() {
     ));
     assert!(daemon.starts_with("purser_"));
 }
+
+#[tokio::test]
+async fn a_refused_token_says_why_in_a_sentence_without_database_text() {
+    let database = TestDatabase::new().await;
+    for (args, expected) in [
+        (
+            &["--role", "admin", "--expires-in", "0s"][..],
+            "--expires-in must be more than 0s",
+        ),
+        (
+            &["--role", "daemon", "--site", "no such/site"][..],
+            "the token's site must be 1 to 63 letters",
+        ),
+    ] {
+        let mut all = vec!["token", "create", "--name", "refused"];
+        all.extend_from_slice(args);
+        let output = purser(&database, &all);
+        assert!(!output.status.success());
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert!(error.contains(expected), "{error}");
+        for leak in ["constraint", "Failing row", "token_", "\\x"] {
+            assert!(
+                !error.replace("token_create failed", "").contains(leak),
+                "{leak} in {error}"
+            );
+        }
+    }
+}

@@ -16,8 +16,9 @@ pub enum DbError {
         /// The underlying reason, already flattened to one line.
         reason: String,
     },
-    /// A statement failed.
-    #[error("{} failed: {}", .statement.name, flatten_pg_error(.error))]
+    /// A statement failed. The message says what the database refused as a sentence for a user
+    /// (`crate::constraints::describe`), never a constraint name or a failing row.
+    #[error("{} failed: {}", .statement.name, crate::constraints::describe(.error))]
     Statement {
         /// The statement that failed.
         statement: Statement,

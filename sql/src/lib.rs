@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod constraints;
 pub mod error;
 pub mod ledger;
 pub mod local_cluster;

@@ -93,6 +93,7 @@ statements! {
     API_CLUSTER_ACCOUNT_BLOCKERS = "api_cluster_account_blockers";
     API_CLUSTER_ACCOUNT_CREATE = "api_cluster_account_create";
     API_CLUSTER_ACCOUNT_DELETE = "api_cluster_account_delete";
+    API_CLUSTER_ACCOUNT_GET = "api_cluster_account_get";
     API_CLUSTER_ACCOUNT_LIST = "api_cluster_account_list";
     API_CLUSTER_CREATE = "api_cluster_create";
     API_CLUSTER_GET = "api_cluster_get";
@@ -104,6 +105,7 @@ statements! {
     API_IDEMPOTENCY_PRUNE = "api_idempotency_prune";
     API_IDEMPOTENCY_STORE = "api_idempotency_store";
     API_IDENTITY_CREATE = "api_identity_create";
+    API_IDENTITY_GET = "api_identity_get";
     API_IDENTITY_LIST = "api_identity_list";
     API_MEMBER_BALANCE = "api_member_balance";
     API_MEMBERSHIP_ALLOCATION = "api_membership_allocation";
@@ -128,6 +130,7 @@ statements! {
     API_PROJECT_LIST = "api_project_list";
     API_PROJECT_UPDATE = "api_project_update";
     API_RATE_CREATE = "api_rate_create";
+    API_RATE_GET = "api_rate_get";
     API_RATE_LIST = "api_rate_list";
     API_READINESS = "api_readiness";
     API_RESOURCE_CREATE = "api_resource_create";

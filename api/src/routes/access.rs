@@ -17,6 +17,7 @@ use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
 use crate::routes::{REGISTRY_READERS, SqlParams, list_in_scope};
+use crate::rules::Limit;
 
 /// A grant: this person should have access under this allocation's account on this cluster.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -82,8 +83,8 @@ pub struct AccessFilter {
     pub allocation_id: Option<Uuid>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 
@@ -101,8 +102,8 @@ pub struct ExplanationFilter {
     pub granted: Option<bool>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 

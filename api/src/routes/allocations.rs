@@ -3,7 +3,6 @@
 //! them; creating one enqueues `allocation.sync` for the cluster's site in the same transaction.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -21,15 +20,16 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::{Caller, Role};
-use crate::extract::{Body, Id, Params};
+use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, FieldError};
 use crate::routes::{
     IdempotencyHeader, REGISTRY_READERS, SqlParams, created, enqueue_sync, get_in_scope,
     list_in_scope,
 };
-use crate::write::{Idempotency, write};
+use crate::rules::{Amount, Limit, ProjectStatus, SlurmAccount};
+use crate::write::{Idempotency, write_created};
 
 /// An allocation.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -63,15 +63,25 @@ pub struct NewAllocation {
     /// Its cluster.
     pub cluster_id: Uuid,
     /// The Slurm account: lower-case letters, digits, `_ . -`.
-    #[schema(pattern = r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+    #[schema(value_type = SlurmAccount)]
     pub account_name: String,
     /// SUs it starts with, zero or more, as a decimal string.
-    #[schema(value_type = String, pattern = r"^[0-9]+(\\.[0-9]+)?$")]
+    #[schema(value_type = Amount)]
     pub initial_su: Decimal,
     /// Start of its window.
     pub starts_at: DateTime<Utc>,
     /// End of its window, after the start.
     pub ends_at: DateTime<Utc>,
+}
+
+impl Checked for NewAllocation {
+    fn check(&self) -> Vec<FieldError> {
+        if self.ends_at <= self.starts_at {
+            vec![FieldError::new("/ends_at", "must be after starts_at")]
+        } else {
+            Vec::new()
+        }
+    }
 }
 
 /// A written registry row and the tasks the write enqueued for the sites.
@@ -92,12 +102,12 @@ pub struct AllocationFilter {
     /// Only on this cluster.
     pub cluster_id: Option<Uuid>,
     /// Only this status.
-    #[param(pattern = r"^(active|suspended|closed)$")]
+    #[param(value_type = Option<ProjectStatus>, inline)]
     pub status: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 
@@ -225,18 +235,12 @@ async fn create_allocation(
     Body(new): Body<NewAllocation>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    if new.ends_at <= new.starts_at {
-        return Err(ApiError::invalid_field(
-            "/ends_at",
-            "must be after starts_at",
-        ));
-    }
-    write(
+    write_created(
         &state,
         &caller,
         &idempotency,
         &new,
-        StatusCode::CREATED,
+        |written: &AllocationWritten| format!("/v1/allocations/{}", written.allocation.id),
         async |tx| {
             let allocation: Allocation = created(
                 query_items(

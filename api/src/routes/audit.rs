@@ -16,6 +16,7 @@ use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
 use crate::routes::{SqlParams, list};
+use crate::rules::Limit;
 
 /// One change to a row.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -56,8 +57,8 @@ pub struct AuditFilter {
     pub until: Option<DateTime<Utc>>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 

@@ -24,17 +24,20 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::{Caller, Role};
-use crate::extract::{Body, Id, Params};
+use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, FieldError};
 use crate::routes::allocations::require_pi_of;
 use crate::routes::enqueue_sync;
 use crate::routes::ledger::withdrawal_refusal;
 use crate::routes::{
     IdempotencyHeader, REGISTRY_READERS, SqlParams, get_in_scope, list_in_scope, one_in_scope,
 };
-use crate::write::{Idempotency, write};
+use crate::rules::{
+    ChangeRequestKind, ChangeRequestState, Limit, NonBlank, PositiveAmount, ProjectStatus,
+};
+use crate::write::{Idempotency, write, write_created};
 
 /// The kind of change request that gives SUs back.
 const REDUCTION: &str = "reduction";
@@ -96,17 +99,17 @@ pub struct NewChangeRequest {
     pub allocation_id: Uuid,
     /// supplement (give requested_su), reduction (requested_su: the SUs to give back),
     /// extension (requested_ends_at) or status (requested_status).
-    #[schema(pattern = r"^(supplement|reduction|extension|status)$")]
+    #[schema(value_type = ChangeRequestKind)]
     pub kind: String,
     /// Why.
-    #[schema(pattern = r"\\S")]
+    #[schema(value_type = NonBlank)]
     pub justification: String,
     /// For a supplement or a reduction: the SUs, more than zero, as a decimal string. A
     /// reduction may not exceed the allocation's balance.
-    #[schema(value_type = Option<String>, pattern = r"^[0-9]*[1-9][0-9]*(\.[0-9]+)?$|^0*\.[0-9]*[1-9][0-9]*$")]
+    #[schema(value_type = Option<PositiveAmount>)]
     pub requested_su: Option<Decimal>,
     /// For a status change: active, suspended or closed.
-    #[schema(pattern = r"^(active|suspended|closed)$")]
+    #[schema(value_type = Option<ProjectStatus>)]
     pub requested_status: Option<String>,
     /// For an extension: the new end.
     pub requested_ends_at: Option<DateTime<Utc>>,
@@ -114,27 +117,46 @@ pub struct NewChangeRequest {
     pub requester_id: Option<Uuid>,
 }
 
-impl NewChangeRequest {
-    /// Refuses a supplement or reduction without SUs, or with zero or fewer.
-    fn validate(&self) -> Result<(), ApiError> {
-        if ["supplement", REDUCTION].contains(&self.kind.as_str()) {
-            match self.requested_su {
-                None => {
-                    return Err(ApiError::invalid_field(
-                        "/requested_su",
-                        format!("is required for a {}", self.kind),
-                    ));
+impl Checked for NewChangeRequest {
+    /// A request carries the one `requested_*` field its kind asks for, and no other.
+    fn check(&self) -> Vec<FieldError> {
+        let given: [(&[&str], &str, bool); 3] = [
+            (
+                &["supplement", REDUCTION],
+                "/requested_su",
+                self.requested_su.is_some(),
+            ),
+            (
+                &["status"],
+                "/requested_status",
+                self.requested_status.is_some(),
+            ),
+            (
+                &["extension"],
+                "/requested_ends_at",
+                self.requested_ends_at.is_some(),
+            ),
+        ];
+        given
+            .into_iter()
+            .filter_map(|(kinds, pointer, present)| {
+                match (kinds.contains(&self.kind.as_str()), present) {
+                    (true, false) => Some(FieldError::new(
+                        pointer,
+                        format!("is required for a {} request", self.kind),
+                    )),
+                    (false, true) => Some(FieldError::new(
+                        pointer,
+                        format!(
+                            "goes only with kind {}, not {}",
+                            kinds.join(" or "),
+                            self.kind
+                        ),
+                    )),
+                    _ => None,
                 }
-                Some(su) if su <= Decimal::ZERO => {
-                    return Err(ApiError::invalid_field(
-                        "/requested_su",
-                        "must be more than 0",
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-        Ok(())
+            })
+            .collect()
     }
 }
 
@@ -145,6 +167,8 @@ pub struct Decision {
     /// Why; kept in the request's history (and, on approval, as the diff's reason).
     pub comment: Option<String>,
 }
+
+impl Checked for Decision {}
 
 /// A decided request, and the tasks the decision enqueued.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -164,14 +188,14 @@ pub struct ChangeRequestFilter {
     /// Only this allocation's.
     pub allocation_id: Option<Uuid>,
     /// Only in this state (PENDING, APPROVED, REJECTED, CANCELLED).
-    #[param(pattern = r"^(PENDING|APPROVED|REJECTED|CANCELLED)$")]
+    #[param(value_type = Option<ChangeRequestState>, inline)]
     pub state: Option<String>,
     /// Only this person's.
     pub requester_id: Option<Uuid>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 
@@ -248,10 +272,9 @@ async fn submit_change_request(
     Body(new): Body<NewChangeRequest>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin, Role::Pi])?;
-    new.validate()?;
     let requester = match caller.role {
         Role::Admin => new.requester_id.ok_or_else(|| {
-            ApiError::invalid_field("/requester_id", "an admin must name the requester")
+            ApiError::invalid_field("/requester_id", "is required when an admin submits")
         })?,
         _ => match (new.requester_id, caller.person_id) {
             (Some(named), Some(me)) if named != me => {
@@ -267,19 +290,22 @@ async fn submit_change_request(
             }
         },
     };
-    write(
+    write_created(
         &state,
         &caller,
         &idempotency,
         &new,
-        StatusCode::CREATED,
+        |request: &ChangeRequest| format!("/v1/change-requests/{}", request.id),
         async |tx| {
             require_pi_of(tx, &caller, new.allocation_id).await?;
             if new.kind == REDUCTION
                 && let Some(su) = new.requested_su
                 && let Some(refusal) = withdrawal_refusal(tx, new.allocation_id, su).await?
             {
-                return Err(ApiError::invalid_field("/requested_su", refusal));
+                return Err(ApiError::invalid_field(
+                    "/requested_su",
+                    format!("is more than the balance allows: {refusal}"),
+                ));
             }
             let row = query_one(
                 tx,

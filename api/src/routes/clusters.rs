@@ -7,8 +7,8 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use purser_sql::pool::query_items;
 use purser_sql::statements::{
-    API_CLUSTER_CREATE, API_CLUSTER_GET, API_CLUSTER_LIST, API_RATE_CREATE, API_RATE_LIST,
-    API_RESOURCE_CREATE, API_RESOURCE_GET, API_RESOURCE_LIST,
+    API_CLUSTER_CREATE, API_CLUSTER_GET, API_CLUSTER_LIST, API_RATE_CREATE, API_RATE_GET,
+    API_RATE_LIST, API_RESOURCE_CREATE, API_RESOURCE_GET, API_RESOURCE_LIST,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -19,11 +19,12 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::{Caller, Role};
-use crate::extract::{Body, Id, Params};
+use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, FieldError};
 use crate::routes::{EVERYONE, IdempotencyHeader, SqlParams, create, list, one};
+use crate::rules::{Limit, NonBlank, PositiveAmount, ResourceType, SiteName, SlurmTres};
 use crate::write::Idempotency;
 
 /// A cluster. Its tasks go to the site of the same name.
@@ -44,12 +45,14 @@ pub struct Cluster {
 #[serde(deny_unknown_fields)]
 pub struct NewCluster {
     /// Its name: letters, digits, `_ . -`, up to 63.
-    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
+    #[schema(value_type = SiteName)]
     pub name: String,
     /// What it is.
     #[serde(default)]
     pub description: String,
 }
+
+impl Checked for NewCluster {}
 
 /// Which clusters to list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -59,8 +62,8 @@ pub struct ClusterFilter {
     pub name: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 
@@ -92,21 +95,23 @@ pub struct NewResource {
     /// Its cluster.
     pub cluster_id: Uuid,
     /// Its name, unique on the cluster.
-    #[schema(pattern = r"\\S")]
+    #[schema(value_type = NonBlank)]
     pub name: String,
     /// cpu, gpu, memory, storage or other.
-    #[schema(pattern = r"^(cpu|gpu|memory|storage|other)$")]
+    #[schema(value_type = ResourceType)]
     pub resource_type: String,
     /// What one raw unit is.
-    #[schema(pattern = r"\\S")]
+    #[schema(value_type = NonBlank)]
     pub unit: String,
     /// Jobs in this partition count (any partition when absent).
-    #[schema(pattern = r"\S")]
+    #[schema(value_type = Option<NonBlank>)]
     pub slurm_partition: Option<String>,
     /// The Slurm TRES they count.
-    #[schema(pattern = r"^[a-z]+(/[A-Za-z0-9_:.-]+)?$")]
+    #[schema(value_type = SlurmTres)]
     pub slurm_tres: String,
 }
+
+impl Checked for NewResource {}
 
 /// Which resources to list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -116,8 +121,8 @@ pub struct ResourceFilter {
     pub cluster_id: Option<Uuid>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 
@@ -143,12 +148,23 @@ pub struct Rate {
 #[serde(deny_unknown_fields)]
 pub struct NewRate {
     /// Raw units per SU, more than zero, as a decimal string.
-    #[schema(value_type = String, pattern = r"^[0-9]*[1-9][0-9]*(\.[0-9]+)?$|^0*\.[0-9]*[1-9][0-9]*$")]
+    #[schema(value_type = PositiveAmount)]
     pub rate: Decimal,
     /// In force from.
     pub valid_from: DateTime<Utc>,
     /// In force until (open-ended when absent).
     pub valid_until: Option<DateTime<Utc>>,
+}
+
+impl Checked for NewRate {
+    fn check(&self) -> Vec<FieldError> {
+        match self.valid_until {
+            Some(until) if until <= self.valid_from => {
+                vec![FieldError::new("/valid_until", "must be after valid_from")]
+            }
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Which rates to list.
@@ -159,8 +175,8 @@ pub struct RateFilter {
     pub at: Option<DateTime<Utc>>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 
@@ -172,6 +188,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_resources, create_resource))
         .routes(routes!(get_resource))
         .routes(routes!(list_rates, create_rate))
+        .routes(routes!(get_rate))
 }
 
 /// Lists clusters.
@@ -231,6 +248,7 @@ async fn create_cluster(
         &new,
         API_CLUSTER_CREATE,
         params,
+        |row: &Cluster| format!("/v1/clusters/{}", row.id),
     )
     .await
 }
@@ -300,6 +318,7 @@ async fn create_resource(
         &new,
         API_RESOURCE_CREATE,
         params,
+        |row: &Resource| format!("/v1/resources/{}", row.id),
     )
     .await
 }
@@ -328,6 +347,25 @@ async fn list_rates(
     .await
 }
 
+/// Shows one of a resource's rates.
+#[utoipa::path(get, path = "/v1/resources/{id}/rates/{rate_id}", tag = "clusters",
+    params(("id" = Uuid, Path, description = "Resource id"),
+        ("rate_id" = Uuid, Path, description = "Rate id")),
+    responses((status = 200, body = Rate), Problems))]
+async fn get_rate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id((id, rate_id)): Id<(Uuid, Uuid)>,
+) -> Result<axum::Json<Rate>, ApiError> {
+    caller.allow(EVERYONE)?;
+    let client = state.pool.connection().await?;
+    one(
+        query_items(&client, API_RATE_GET, &[&id, &rate_id]).await?,
+        "rate",
+        rate_id,
+    )
+}
+
 /// Sets a resource's rate for a time window (admin).
 #[utoipa::path(post, path = "/v1/resources/{id}/rates", tag = "clusters", request_body = NewRate,
     params(("id" = Uuid, Path, description = "Resource id"), IdempotencyHeader),
@@ -340,12 +378,15 @@ async fn create_rate(
     Body(new): Body<NewRate>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    if new.valid_until.is_some_and(|until| until <= new.valid_from) {
-        return Err(ApiError::invalid_field(
-            "/valid_until",
-            "must be after valid_from",
-        ));
-    }
     let params: &SqlParams = &[&id, &new.rate, &new.valid_from, &new.valid_until];
-    create::<Rate>(&state, &caller, &idempotency, &new, API_RATE_CREATE, params).await
+    create::<Rate>(
+        &state,
+        &caller,
+        &idempotency,
+        &new,
+        API_RATE_CREATE,
+        params,
+        |row: &Rate| format!("/v1/resources/{}/rates/{}", row.resource_id, row.id),
+    )
+    .await
 }

@@ -48,7 +48,7 @@ async fn readyz(
     let client = state.pool.connection().await?;
     let row = query_one(&client, API_READINESS, &[])
         .await
-        .map_err(|error| ApiError::Unavailable(error.to_string()))?;
+        .map_err(ApiError::unavailable)?;
     let applied: Option<i64> = row.get("version");
     let expected = purser_sql::migrations::known()
         .last()

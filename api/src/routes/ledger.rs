@@ -6,7 +6,6 @@
 //! changed. A transfer may not take its source's balance below zero.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -24,16 +23,17 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::{Caller, Role};
-use crate::extract::{Body, Id, Params};
+use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, FieldError};
+use crate::rules::{DiffKind, Limit, NonBlank, PositiveAmount, SignedAmount};
 use crate::routes::allocations::{Allocation, require_pi_of};
 use crate::routes::{
     IdempotencyHeader, REGISTRY_READERS, SqlParams, created, enqueue_sync, get_in_scope,
-    list_in_scope,
+    list_in_scope, one, one_in_scope,
 };
-use crate::write::{Idempotency, write};
+use crate::write::{Idempotency, write_created};
 
 /// A change to an allocation, from its append-only ledger.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -71,12 +71,12 @@ pub struct AllocationDiff {
 #[into_params(parameter_in = Query)]
 pub struct DiffFilter {
     /// Only this kind (supplement, adjustment, transfer, status, end_date).
-    #[param(pattern = r"^(supplement|adjustment|transfer|status|end_date)$")]
+    #[param(value_type = Option<DiffKind>, inline)]
     pub kind: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 
@@ -85,11 +85,22 @@ pub struct DiffFilter {
 #[serde(deny_unknown_fields)]
 pub struct NewAdjustment {
     /// SUs to add (positive) or take away (negative), not zero, as a decimal string.
-    #[schema(value_type = String, pattern = r"^-?[0-9]+(\.[0-9]+)?$")]
+    #[schema(value_type = SignedAmount)]
     pub su_delta: Decimal,
     /// Why, for the record.
-    #[schema(pattern = r"\S")]
+    #[schema(value_type = NonBlank)]
     pub reason: String,
+}
+
+impl Checked for NewAdjustment {
+    /// An adjustment of nothing is refused.
+    fn check(&self) -> Vec<FieldError> {
+        self.su_delta
+            .is_zero()
+            .then(|| FieldError::new("/su_delta", "must not be zero"))
+            .into_iter()
+            .collect()
+    }
 }
 
 /// An adjustment written, and the task it enqueued.
@@ -110,11 +121,21 @@ pub struct NewTransfer {
     /// The allocation they go to.
     pub to_allocation_id: Uuid,
     /// How many, more than zero, as a decimal string.
-    #[schema(value_type = String, pattern = r"^[0-9]*[1-9][0-9]*(\.[0-9]+)?$|^0*\.[0-9]*[1-9][0-9]*$")]
+    #[schema(value_type = PositiveAmount)]
     pub su: Decimal,
     /// Why, for the record.
-    #[schema(pattern = r"\S")]
+    #[schema(value_type = NonBlank)]
     pub reason: String,
+}
+
+impl Checked for NewTransfer {
+    /// A transfer moves SUs between two allocations.
+    fn check(&self) -> Vec<FieldError> {
+        (self.from_allocation_id == self.to_allocation_id)
+            .then(|| FieldError::new("/to_allocation_id", "must differ from from_allocation_id"))
+            .into_iter()
+            .collect()
+    }
 }
 
 /// A transfer written: its two diffs and the tasks it enqueued.
@@ -133,6 +154,7 @@ pub struct TransferWritten {
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_diffs))
+        .routes(routes!(get_diff))
         .routes(routes!(adjust_allocation))
         .routes(routes!(transfer_su))
 }
@@ -146,14 +168,6 @@ pub async fn withdrawal_refusal(
 ) -> Result<Option<String>, ApiError> {
     let row = query_one(client, API_WITHDRAWAL_REFUSAL, &[&allocation_id, &su]).await?;
     Ok(row.get("refusal"))
-}
-
-/// Refuses a blank reason.
-fn require_reason(reason: &str) -> Result<(), ApiError> {
-    if reason.trim().is_empty() {
-        return Err(ApiError::invalid_field("/reason", "must not be blank"));
-    }
-    Ok(())
 }
 
 /// Lists an allocation's diffs, oldest first.
@@ -185,6 +199,31 @@ async fn list_diffs(
     .await
 }
 
+/// Where a diff is read.
+fn diff_location(diff: &AllocationDiff) -> String {
+    format!("/v1/allocations/{}/diffs/{}", diff.allocation_id, diff.id)
+}
+
+/// Shows one diff of an allocation.
+#[utoipa::path(get, path = "/v1/allocations/{id}/diffs/{diff_id}", tag = "allocations",
+    params(("id" = Uuid, Path, description = "Allocation id"),
+        ("diff_id" = Uuid, Path, description = "Diff id")),
+    responses((status = 200, body = AllocationDiff), Problems))]
+async fn get_diff(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id((id, diff_id)): Id<(Uuid, Uuid)>,
+) -> Result<axum::Json<AllocationDiff>, ApiError> {
+    caller.allow(REGISTRY_READERS)?;
+    let client = state.pool.connection().await?;
+    one_in_scope::<Allocation>(&client, &caller, API_ALLOCATION_GET, id, "allocation").await?;
+    one(
+        query_items(&client, API_DIFF_GET, &[&id, &diff_id]).await?,
+        "diff",
+        diff_id,
+    )
+}
+
 /// Adjusts an allocation's SUs up or down, and enqueues `allocation.sync` (admin). An
 /// adjustment is a correction: unlike a reduction, it may take the balance below zero.
 #[utoipa::path(post, path = "/v1/allocations/{id}/adjustments", tag = "allocations",
@@ -199,23 +238,19 @@ async fn adjust_allocation(
     Body(new): Body<NewAdjustment>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    if new.su_delta.is_zero() {
-        return Err(ApiError::invalid_field("/su_delta", "must not be zero"));
-    }
-    require_reason(&new.reason)?;
-    write(
+    write_created(
         &state,
         &caller,
         &idempotency,
         &new,
-        StatusCode::CREATED,
+        |written: &AdjustmentWritten| diff_location(&written.diff),
         async |tx| {
             require_pi_of(tx, &caller, id).await?;
             let diff_id: Uuid =
                 query_one(tx, API_ADJUSTMENT_APPLY, &[&id, &new.reason, &new.su_delta])
                     .await?
                     .get("diff_id");
-            let diff = created(query_items(tx, API_DIFF_GET, &[&diff_id]).await?)?;
+            let diff = created(query_items(tx, API_DIFF_GET, &[&id, &diff_id]).await?)?;
             let task_id = enqueue_sync(tx, API_ALLOCATION_SYNC, id, "allocation").await?;
             Ok(AdjustmentWritten {
                 diff,
@@ -237,29 +272,28 @@ async fn transfer_su(
     Body(new): Body<NewTransfer>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    if new.su <= Decimal::ZERO {
-        return Err(ApiError::invalid_field("/su", "must be more than 0"));
-    }
-    if new.from_allocation_id == new.to_allocation_id {
-        return Err(ApiError::invalid_field(
-            "/to_allocation_id",
-            "must be another allocation than from_allocation_id",
-        ));
-    }
-    require_reason(&new.reason)?;
-    write(
+    write_created(
         &state,
         &caller,
         &idempotency,
         &new,
-        StatusCode::CREATED,
+        |written: &TransferWritten| {
+            written
+                .diffs
+                .first()
+                .map(diff_location)
+                .unwrap_or_default()
+        },
         async |tx| {
             let ends = [new.from_allocation_id, new.to_allocation_id];
             for allocation in ends {
                 require_pi_of(tx, &caller, allocation).await?;
             }
             if let Some(refusal) = withdrawal_refusal(tx, new.from_allocation_id, new.su).await? {
-                return Err(ApiError::invalid_field("/su", refusal));
+                return Err(ApiError::invalid_field(
+                    "/su",
+                    format!("is more than the balance allows: {refusal}"),
+                ));
             }
             let transfer_id: Uuid = query_one(
                 tx,

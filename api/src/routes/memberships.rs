@@ -21,16 +21,17 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::{Caller, Role};
-use crate::extract::{Body, Id, Params};
+use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, FieldError};
 use crate::routes::allocations::require_pi_of;
 use crate::routes::{
     IdempotencyHeader, REGISTRY_READERS, SqlParams, created, enqueue_sync, get_in_scope,
     list_in_scope, one,
 };
-use crate::write::{Idempotency, write};
+use crate::rules::{Amount, Limit, MembershipStatus};
+use crate::write::{Idempotency, write, write_created};
 
 /// A membership: a person's use of an allocation.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -62,12 +63,23 @@ pub struct NewMembership {
     /// The member.
     pub person_id: Uuid,
     /// Their cap in SUs, zero or more, as a decimal string (no cap when absent).
-    #[schema(value_type = Option<String>, pattern = r"^[0-9]+(\\.[0-9]+)?$")]
+    #[schema(value_type = Option<Amount>)]
     pub cap_su: Option<Decimal>,
     /// From when (now when absent).
     pub starts_at: Option<DateTime<Utc>>,
     /// Until when (open-ended when absent).
     pub ends_at: Option<DateTime<Utc>>,
+}
+
+impl Checked for NewMembership {
+    fn check(&self) -> Vec<FieldError> {
+        match (self.starts_at, self.ends_at) {
+            (Some(starts_at), Some(ends_at)) if ends_at <= starts_at => {
+                vec![FieldError::new("/ends_at", "must be after starts_at")]
+            }
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Changes to a membership. An absent field stays as it is; `cap_su` or `ends_at` set to null
@@ -77,16 +89,18 @@ pub struct NewMembership {
 pub struct MembershipChange {
     /// A new cap (a decimal string), or null for none.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<Amount>)]
     pub cap_su: Option<Option<Decimal>>,
     /// active, suspended or removed.
-    #[schema(pattern = r"^(active|suspended|removed)$")]
+    #[schema(value_type = Option<MembershipStatus>)]
     pub status: Option<String>,
     /// A new end, or null for none.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub ends_at: Option<Option<DateTime<Utc>>>,
 }
+
+impl Checked for MembershipChange {}
 
 /// Tells a field sent as null (`Some(None)`) from one not sent (`None`, by `#[serde(default)]`).
 fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
@@ -113,12 +127,12 @@ pub struct MembershipFilter {
     /// Only this person's.
     pub person_id: Option<Uuid>,
     /// Only this status.
-    #[param(pattern = r"^(active|suspended|removed)$")]
+    #[param(value_type = Option<MembershipStatus>, inline)]
     pub status: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 
@@ -207,12 +221,12 @@ async fn create_membership(
     Body(new): Body<NewMembership>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin, Role::Pi])?;
-    write(
+    write_created(
         &state,
         &caller,
         &idempotency,
         &new,
-        StatusCode::CREATED,
+        |written: &MembershipWritten| format!("/v1/memberships/{}", written.membership.id),
         async |tx| {
             require_pi_of(tx, &caller, new.allocation_id).await?;
             let membership: Membership = created(

@@ -16,7 +16,6 @@ pub mod projects;
 pub mod tasks;
 pub mod usage;
 
-use axum::http::StatusCode;
 use axum::response::Response;
 use deadpool_postgres::GenericClient;
 use purser_sql::pool::query_items;
@@ -31,7 +30,7 @@ use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::page::{self, Page};
 use crate::problem::ApiError;
-use crate::write::{Idempotency, write};
+use crate::write::{Idempotency, write_created};
 
 /// A statement's parameters.
 pub type SqlParams<'a> = [&'a (dyn ToSql + Sync)];
@@ -94,7 +93,7 @@ where
     T: DeserializeOwned,
     K: Serialize + DeserializeOwned + ToSql + Sync,
 {
-    let limit = page::limit(limit)?;
+    let limit = page::limit(limit);
     let after: Option<K> = page::decode(cursor)?;
     let fetch = page::fetch_count(limit);
     let mut all: Vec<&(dyn ToSql + Sync)> = vec![&after, &fetch];
@@ -158,7 +157,7 @@ pub async fn get_in_scope<T: DeserializeOwned>(
         .map(axum::Json)
 }
 
-/// Answers a POST that inserts one row and returns it, 201.
+/// Answers a POST that inserts one row and returns it: 201, with `location` of the row.
 pub async fn create<T: Serialize + DeserializeOwned>(
     state: &AppState,
     caller: &Caller,
@@ -166,15 +165,11 @@ pub async fn create<T: Serialize + DeserializeOwned>(
     request: &impl Serialize,
     statement: Statement,
     params: &SqlParams<'_>,
+    location: impl Fn(&T) -> String + Sync,
 ) -> Result<Response, ApiError> {
-    write(
-        state,
-        caller,
-        idempotency,
-        request,
-        StatusCode::CREATED,
-        async |tx| created::<T>(query_items(tx, statement, params).await?),
-    )
+    write_created(state, caller, idempotency, request, location, async |tx| {
+        created::<T>(query_items(tx, statement, params).await?)
+    })
     .await
 }
 

@@ -17,15 +17,13 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::{Caller, Role};
-use crate::extract::{Body, Id, Params};
+use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, FieldError};
 use crate::routes::{EVERYONE, SqlParams, create, list, one};
+use crate::rules::{Limit, NonBlank, Origination};
 use crate::write::Idempotency;
-
-/// Where an organization can come from.
-const ORIGINATIONS: &[&str] = &["ACCESS", "NAIRR", "XRAS", "LOCAL"];
 
 /// An organization.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -47,43 +45,30 @@ pub struct Organization {
 #[serde(deny_unknown_fields)]
 pub struct NewOrganization {
     /// Its name, unique.
-    #[schema(pattern = r"\\S")]
+    #[schema(value_type = NonBlank)]
     pub name: String,
     /// Where it came from: ACCESS, NAIRR, XRAS or LOCAL; give it with `originated_id`.
-    #[schema(pattern = r"^(ACCESS|NAIRR|XRAS|LOCAL)$")]
+    #[schema(value_type = Option<Origination>)]
     pub origination: Option<String>,
     /// Its id where it came from (e.g. an ACCESS record id), unique per origination; give it
     /// with `origination`.
-    #[schema(pattern = r"\S")]
+    #[schema(value_type = Option<NonBlank>)]
     pub originated_id: Option<String>,
 }
 
-impl NewOrganization {
-    /// Refuses an unknown origination, an originated id without its origination (or the
-    /// reverse), and a blank id.
-    fn validate(&self) -> Result<(), ApiError> {
-        if let Some(origination) = &self.origination
-            && !ORIGINATIONS.contains(&origination.as_str())
-        {
-            return Err(ApiError::invalid_field(
-                "/origination",
-                format!("must be one of {}", ORIGINATIONS.join(", ")),
-            ));
-        }
+impl Checked for NewOrganization {
+    /// An origination and an originated id come together.
+    fn check(&self) -> Vec<FieldError> {
         match (&self.origination, &self.originated_id) {
-            (Some(_), None) => Err(ApiError::invalid_field(
+            (Some(_), None) => vec![FieldError::new(
                 "/originated_id",
                 "is required when origination is given",
-            )),
-            (None, Some(_)) => Err(ApiError::invalid_field(
+            )],
+            (None, Some(_)) => vec![FieldError::new(
                 "/origination",
                 "is required when originated_id is given",
-            )),
-            (_, Some(id)) if id.trim().is_empty() => Err(ApiError::invalid_field(
-                "/originated_id",
-                "must not be blank",
-            )),
-            _ => Ok(()),
+            )],
+            _ => Vec::new(),
         }
     }
 }
@@ -95,14 +80,14 @@ pub struct OrganizationFilter {
     /// Only the one with this exact name.
     pub name: Option<String>,
     /// Only those from this origination (ACCESS, NAIRR, XRAS, LOCAL).
-    #[param(pattern = r"^(ACCESS|NAIRR|XRAS|LOCAL)$")]
+    #[param(value_type = Option<Origination>, inline)]
     pub origination: Option<String>,
     /// Only the one with this originated id (with `origination`, at most one).
     pub originated_id: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 
@@ -163,7 +148,6 @@ async fn create_organization(
     Body(new): Body<NewOrganization>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    new.validate()?;
     let params: &SqlParams = &[&new.name, &new.origination, &new.originated_id];
     create::<Organization>(
         &state,
@@ -172,6 +156,7 @@ async fn create_organization(
         &new,
         API_ORGANIZATION_CREATE,
         params,
+        |row: &Organization| format!("/v1/organizations/{}", row.id),
     )
     .await
 }

@@ -14,9 +14,9 @@ use deadpool_postgres::Transaction;
 use purser_sql::pool::{query, query_items};
 use purser_sql::statements::{
     API_CLUSTER_ACCOUNT_BLOCKERS, API_CLUSTER_ACCOUNT_CREATE, API_CLUSTER_ACCOUNT_DELETE,
-    API_CLUSTER_ACCOUNT_LIST, API_IDENTITY_CREATE, API_IDENTITY_LIST, API_MEMBERSHIP_SYNC_MANY,
-    API_PERSON_CREATE, API_PERSON_DEACTIVATE, API_PERSON_GET, API_PERSON_LIST,
-    API_PERSON_MEMBERSHIPS, API_PERSON_MERGE,
+    API_CLUSTER_ACCOUNT_GET, API_CLUSTER_ACCOUNT_LIST, API_IDENTITY_CREATE, API_IDENTITY_GET,
+    API_IDENTITY_LIST, API_MEMBERSHIP_SYNC_MANY, API_PERSON_CREATE, API_PERSON_DEACTIVATE,
+    API_PERSON_GET, API_PERSON_LIST, API_PERSON_MEMBERSHIPS, API_PERSON_MERGE,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -26,14 +26,15 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::{Caller, Role};
-use crate::extract::{Body, Id, Params};
+use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, FieldError};
 use crate::routes::{
     IdempotencyHeader, REGISTRY_READERS, SqlParams, create, created, get_in_scope, list,
-    list_in_scope, one_in_scope,
+    list_in_scope, one, one_in_scope,
 };
+use crate::rules::{Email, IdentitySource, Limit, NonBlank, PersonStatus, PosixUsername};
 use crate::write::{Idempotency, write};
 
 /// A person.
@@ -68,44 +69,38 @@ pub struct Person {
 #[serde(deny_unknown_fields)]
 pub struct NewPerson {
     /// Their display name.
-    #[schema(pattern = r"\\S")]
+    #[schema(value_type = NonBlank)]
     pub name: String,
     /// Their email.
-    #[schema(pattern = r"^[^@\s]+@[^@\s]+$")]
+    #[schema(value_type = Email)]
     pub email: String,
     /// Their organization.
     pub organization_id: Option<Uuid>,
     /// Their first (given) name; with it or `middle_name`, give `last_name` too.
-    #[schema(pattern = r"\S")]
+    #[schema(value_type = Option<NonBlank>)]
     pub first_name: Option<String>,
     /// Their middle name or names.
-    #[schema(pattern = r"\S")]
+    #[schema(value_type = Option<NonBlank>)]
     pub middle_name: Option<String>,
     /// Their last (family) name: required when another name part is given.
-    #[schema(pattern = r"\S")]
+    #[schema(value_type = Option<NonBlank>)]
     pub last_name: Option<String>,
 }
 
-impl NewPerson {
-    /// Refuses a blank name part, and first or middle names without a last name.
-    fn validate(&self) -> Result<(), ApiError> {
-        let parts = [
-            ("/first_name", &self.first_name),
-            ("/middle_name", &self.middle_name),
-            ("/last_name", &self.last_name),
-        ];
-        for (pointer, part) in parts {
-            if part.as_ref().is_some_and(|text| text.trim().is_empty()) {
-                return Err(ApiError::invalid_field(pointer, "must not be blank"));
-            }
-        }
-        if self.last_name.is_none() && (self.first_name.is_some() || self.middle_name.is_some()) {
-            return Err(ApiError::invalid_field(
-                "/last_name",
-                "is required when first_name or middle_name is given",
-            ));
-        }
-        Ok(())
+impl Checked for NewPerson {
+    /// First or middle names come with a last name.
+    fn check(&self) -> Vec<FieldError> {
+        let without_last_name =
+            self.last_name.is_none() && (self.first_name.is_some() || self.middle_name.is_some());
+        without_last_name
+            .then(|| {
+                FieldError::new(
+                    "/last_name",
+                    "is required when first_name or middle_name is given",
+                )
+            })
+            .into_iter()
+            .collect()
     }
 }
 
@@ -127,6 +122,8 @@ pub struct PersonWritten {
     pub task_ids: Vec<i64>,
 }
 
+impl Checked for Merge {}
+
 /// Which people to list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -136,12 +133,12 @@ pub struct PersonFilter {
     /// Only this organization's.
     pub organization_id: Option<Uuid>,
     /// Only this status (active, inactive, merged).
-    #[param(pattern = r"^(active|inactive|merged)$")]
+    #[param(value_type = Option<PersonStatus>, inline)]
     pub status: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 
@@ -165,12 +162,14 @@ pub struct Identity {
 #[serde(deny_unknown_fields)]
 pub struct NewIdentity {
     /// Where it comes from: lower-case letters, digits, `_ . -`.
-    #[schema(pattern = r"^[a-z0-9][a-z0-9_.-]*$")]
+    #[schema(value_type = IdentitySource)]
     pub source: String,
     /// The id there.
-    #[schema(pattern = r"\\S")]
+    #[schema(value_type = NonBlank)]
     pub external_id: String,
 }
+
+impl Checked for NewIdentity {}
 
 /// Which identities to list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -180,8 +179,8 @@ pub struct IdentityFilter {
     pub source: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 
@@ -209,12 +208,14 @@ pub struct NewClusterAccount {
     /// The cluster.
     pub cluster_id: Uuid,
     /// The POSIX user name.
-    #[schema(pattern = r"^[a-z_][a-z0-9_.-]{0,31}$")]
+    #[schema(value_type = PosixUsername)]
     pub username: String,
     /// The POSIX uid.
     #[schema(minimum = 1)]
     pub uid: Option<i32>,
 }
+
+impl Checked for NewClusterAccount {}
 
 /// Which cluster accounts to list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -224,8 +225,8 @@ pub struct ClusterAccountFilter {
     pub cluster_id: Option<Uuid>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 
@@ -238,6 +239,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deactivate_person))
         .routes(routes!(list_identities, create_identity))
         .routes(routes!(list_cluster_accounts, create_cluster_account))
+        .routes(routes!(get_identity))
+        .routes(routes!(get_cluster_account))
         .routes(routes!(remove_cluster_account))
 }
 
@@ -294,7 +297,6 @@ async fn create_person(
     Body(new): Body<NewPerson>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    new.validate()?;
     let params: &SqlParams = &[
         &new.name,
         &new.email,
@@ -310,6 +312,7 @@ async fn create_person(
         &new,
         API_PERSON_CREATE,
         params,
+        |row: &Person| format!("/v1/people/{}", row.id),
     )
     .await
 }
@@ -339,6 +342,23 @@ async fn list_identities(
     .await
 }
 
+/// Shows one of a person's external identities.
+#[utoipa::path(get, path = "/v1/people/{id}/identities/{identity_id}", tag = "people",
+    params(("id" = Uuid, Path, description = "Person id"),
+        ("identity_id" = Uuid, Path, description = "Identity id")),
+    responses((status = 200, body = Identity), Problems))]
+async fn get_identity(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id((id, identity_id)): Id<(Uuid, Uuid)>,
+) -> Result<axum::Json<Identity>, ApiError> {
+    caller.allow(REGISTRY_READERS)?;
+    require_visible(&state, &caller, id).await?;
+    let client = state.pool.connection().await?;
+    let rows = query_items(&client, API_IDENTITY_GET, &[&id, &identity_id]).await?;
+    one(rows, "identity", identity_id)
+}
+
 /// Links a person to an external identity (admin).
 #[utoipa::path(post, path = "/v1/people/{id}/identities", tag = "people", request_body = NewIdentity,
     params(("id" = Uuid, Path, description = "Person id"), IdempotencyHeader),
@@ -359,6 +379,7 @@ async fn create_identity(
         &new,
         API_IDENTITY_CREATE,
         params,
+        |row: &Identity| format!("/v1/people/{}/identities/{}", row.person_id, row.id),
     )
     .await
 }
@@ -388,6 +409,23 @@ async fn list_cluster_accounts(
     .await
 }
 
+/// Shows one of a person's cluster accounts.
+#[utoipa::path(get, path = "/v1/people/{id}/cluster-accounts/{account_id}", tag = "people",
+    params(("id" = Uuid, Path, description = "Person id"),
+        ("account_id" = Uuid, Path, description = "Cluster account id")),
+    responses((status = 200, body = ClusterAccount), Problems))]
+async fn get_cluster_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id((id, account_id)): Id<(Uuid, Uuid)>,
+) -> Result<axum::Json<ClusterAccount>, ApiError> {
+    caller.allow(REGISTRY_READERS)?;
+    require_visible(&state, &caller, id).await?;
+    let client = state.pool.connection().await?;
+    let rows = query_items(&client, API_CLUSTER_ACCOUNT_GET, &[&id, &account_id]).await?;
+    one(rows, "cluster account", account_id)
+}
+
 /// Gives a person an account on a cluster (admin).
 #[utoipa::path(post, path = "/v1/people/{id}/cluster-accounts", tag = "people",
     request_body = NewClusterAccount,
@@ -409,6 +447,7 @@ async fn create_cluster_account(
         &new,
         API_CLUSTER_ACCOUNT_CREATE,
         params,
+        |row: &ClusterAccount| format!("/v1/people/{}/cluster-accounts/{}", row.person_id, row.id),
     )
     .await
 }

@@ -17,13 +17,14 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::{Caller, Role};
-use crate::extract::{Body, Id, Params};
+use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
 use crate::routes::{
     IdempotencyHeader, REGISTRY_READERS, SqlParams, create, get_in_scope, list_in_scope, one,
 };
+use crate::rules::{Limit, NonBlank, Origination, ProjectStatus};
 use crate::write::{Idempotency, write};
 
 /// A project.
@@ -52,31 +53,35 @@ pub struct Project {
 #[serde(deny_unknown_fields)]
 pub struct NewProject {
     /// Its title.
-    #[schema(pattern = r"\\S")]
+    #[schema(value_type = NonBlank)]
     pub title: String,
     /// Its principal investigator.
     pub pi_id: Uuid,
     /// Its organization.
     pub organization_id: Option<Uuid>,
     /// ACCESS, NAIRR, XRAS or LOCAL.
-    #[schema(pattern = r"^(ACCESS|NAIRR|XRAS|LOCAL)$")]
+    #[schema(value_type = Origination)]
     pub origination: String,
     /// Its id there; unique per origination.
-    #[schema(pattern = r"\\S")]
+    #[schema(value_type = NonBlank)]
     pub originated_id: String,
 }
+
+impl Checked for NewProject {}
 
 /// Changes to a project; absent fields stay as they are.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectChange {
     /// A new title.
-    #[schema(pattern = r"\\S")]
+    #[schema(value_type = Option<NonBlank>)]
     pub title: Option<String>,
     /// active, suspended or closed.
-    #[schema(pattern = r"^(active|suspended|closed)$")]
+    #[schema(value_type = Option<ProjectStatus>)]
     pub status: Option<String>,
 }
+
+impl Checked for ProjectChange {}
 
 /// Which projects to list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -85,14 +90,14 @@ pub struct ProjectFilter {
     /// Only those this person leads.
     pub pi_id: Option<Uuid>,
     /// Only this status.
-    #[param(pattern = r"^(active|suspended|closed)$")]
+    #[param(value_type = Option<ProjectStatus>, inline)]
     pub status: Option<String>,
     /// Only this organization's.
     pub organization_id: Option<Uuid>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 
@@ -163,6 +168,7 @@ async fn create_project(
         &new,
         API_PROJECT_CREATE,
         params,
+        |row: &Project| format!("/v1/projects/{}", row.id),
     )
     .await
 }

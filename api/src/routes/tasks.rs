@@ -16,12 +16,13 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::{Caller, Role};
-use crate::extract::{Body, Id, Params};
+use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::{self, Page};
 use crate::problem::ApiError;
 use crate::routes::IdempotencyHeader;
-use crate::write::{Idempotency, write};
+use crate::rules::{self, Limit, SiteName, TaskKind};
+use crate::write::{Idempotency, write, write_created};
 
 /// The roles that may see tasks.
 const TASK_READERS: &[Role] = &[Role::Admin, Role::Reader, Role::Daemon];
@@ -144,10 +145,10 @@ pub struct TaskWithAttempts {
 #[serde(deny_unknown_fields)]
 pub struct NewTaskRequest {
     /// The site whose daemons run it (a daemon may enqueue only for its own).
-    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
+    #[schema(value_type = SiteName)]
     pub site: String,
     /// The executor action: dotted lower-case words.
-    #[schema(pattern = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$", max_length = 100)]
+    #[schema(value_type = TaskKind)]
     pub kind: String,
     /// Its arguments, a JSON object.
     #[serde(default = "empty_object")]
@@ -173,6 +174,8 @@ pub struct NewTaskRequest {
     pub depends_on: Vec<i64>,
 }
 
+impl Checked for NewTaskRequest {}
+
 fn empty_object() -> serde_json::Value {
     serde_json::Value::Object(serde_json::Map::new())
 }
@@ -184,14 +187,14 @@ pub struct TaskListFilter {
     /// Only this site's (a daemon sees only its own).
     pub site: Option<String>,
     /// Only in this state.
-    #[param(pattern = r"^(waiting|queued|running|succeeded|dead|cancelled)$")]
+    #[param(value_type = Option<rules::TaskState>, inline)]
     pub state: Option<String>,
     /// Only of this kind.
     pub kind: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 
@@ -246,7 +249,7 @@ async fn list_tasks(
     Params(filter): Params<TaskListFilter>,
 ) -> Result<axum::Json<Page<Task>>, ApiError> {
     caller.allow(TASK_READERS)?;
-    let limit = page::limit(filter.limit)?;
+    let limit = page::limit(filter.limit);
     let site = match (caller.site_limit(), filter.site) {
         (Some(own), Some(asked)) => {
             require_site(&caller, &asked)?;
@@ -312,12 +315,12 @@ async fn enqueue_task(
         lane: new.lane.clone(),
         depends_on: new.depends_on.clone(),
     };
-    write(
+    write_created(
         &state,
         &caller,
         &idempotency,
         &new,
-        StatusCode::CREATED,
+        |task: &Task| format!("/v1/tasks/{}", task.id),
         async |tx| {
             let id = queue::enqueue(tx, &task).await?;
             visible_task(tx, &caller, id).await.map(Task::from)

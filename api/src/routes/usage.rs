@@ -19,14 +19,16 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::{Caller, Role};
-use crate::extract::{Body, Params};
+use crate::extract::{Body, Checked, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
 use crate::routes::{IdempotencyHeader, REGISTRY_READERS, SqlParams, list_in_scope};
+use crate::rules::{Limit, NonBlank, SignedAmount};
 use crate::write::{Idempotency, write};
 
-/// The most records one batch may hold.
+/// The most records one batch may hold: `UsageBatch`'s `max_items`, which the request is
+/// validated against (a test keeps the two equal).
 pub const MAX_BATCH: usize = 10_000;
 
 /// One job's use of one resource, as charged.
@@ -67,7 +69,7 @@ pub struct UsageRecord {
     /// The cluster.
     pub cluster_id: Uuid,
     /// The scheduler's job id.
-    #[schema(pattern = r"\\S")]
+    #[schema(value_type = NonBlank)]
     pub job_id: String,
     /// When the job was submitted.
     pub submit_time: DateTime<Utc>,
@@ -79,8 +81,9 @@ pub struct UsageRecord {
     pub allocation_id: Uuid,
     /// Who ran it.
     pub person_id: Uuid,
-    /// Raw units used (e.g. core-hours), as a decimal string.
-    #[schema(value_type = String, pattern = r"^[0-9]+(\\.[0-9]+)?$")]
+    /// Raw units used (e.g. core-hours), as a decimal string; a negative amount is not charged
+    /// (the record is rejected with its reason, the rest of the batch is charged).
+    #[schema(value_type = SignedAmount)]
     pub raw_amount: Decimal,
 }
 
@@ -92,6 +95,8 @@ pub struct UsageBatch {
     #[schema(min_items = 1, max_items = 10000)]
     pub records: Vec<UsageRecord>,
 }
+
+impl Checked for UsageBatch {}
 
 /// What happened to one record.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -133,8 +138,8 @@ pub struct UsageFilter {
     pub until: Option<DateTime<Utc>>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Items per page.
+    #[param(value_type = Option<Limit>, inline)]
     pub limit: Option<u32>,
 }
 
@@ -184,15 +189,6 @@ async fn submit_usage(
     Body(batch): Body<UsageBatch>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin, Role::Daemon])?;
-    if batch.records.is_empty() || batch.records.len() > MAX_BATCH {
-        return Err(ApiError::invalid_field(
-            "/records",
-            format!(
-                "must hold 1 to {MAX_BATCH} records, not {}",
-                batch.records.len()
-            ),
-        ));
-    }
     let column =
         |pick: fn(&UsageRecord) -> Uuid| batch.records.iter().map(pick).collect::<Vec<_>>();
     let clusters = column(|record| record.cluster_id);

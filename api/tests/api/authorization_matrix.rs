@@ -27,8 +27,13 @@ const MATRIX: &[(&str, &str)] = &[
     ("POST /v1/people/{id}/deactivate", "offfff"),
     ("GET /v1/people/{id}/identities", "oofooh"),
     ("POST /v1/people/{id}/identities", "offfff"),
+    ("GET /v1/people/{id}/identities/{identity_id}", "oofooh"),
     ("GET /v1/people/{id}/cluster-accounts", "oofooh"),
     ("POST /v1/people/{id}/cluster-accounts", "offfff"),
+    (
+        "GET /v1/people/{id}/cluster-accounts/{account_id}",
+        "oofooh",
+    ),
     (
         "DELETE /v1/people/{id}/cluster-accounts/{account_id}",
         "offfff",
@@ -41,6 +46,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("GET /v1/resources/{id}", "oooooo"),
     ("GET /v1/resources/{id}/rates", "oooooo"),
     ("POST /v1/resources/{id}/rates", "offfff"),
+    ("GET /v1/resources/{id}/rates/{rate_id}", "oooooo"),
     ("GET /v1/projects", "oofooo"),
     ("POST /v1/projects", "offfff"),
     ("GET /v1/projects/{id}", "oofooh"),
@@ -50,6 +56,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("GET /v1/allocations/{id}", "oofooh"),
     ("GET /v1/allocations/{id}/balance", "oofooh"),
     ("GET /v1/allocations/{id}/diffs", "oofooh"),
+    ("GET /v1/allocations/{id}/diffs/{diff_id}", "oofooh"),
     ("POST /v1/allocations/{id}/adjustments", "offfff"),
     ("POST /v1/transfers", "offfff"),
     ("GET /v1/memberships", "oofooo"),
@@ -86,7 +93,11 @@ struct Fixture {
     storage: Uuid,
     project: Uuid,
     allocation: Uuid,
+    diff: Uuid,
     alan_membership: Uuid,
+    alan_identity: Uuid,
+    alan_account: Uuid,
+    cpu_rate: Uuid,
     ada_request: Uuid,
     task: i64,
 }
@@ -103,6 +114,22 @@ async fn fixture(app: &TestApp) -> Fixture {
         .await
         .expect(201);
     let allocation = app.allocation("che260001").await;
+    let diff = app
+        .post(
+            "admin",
+            &format!("/v1/allocations/{allocation}/adjustments"),
+            json!({"su_delta": "1", "reason": "a fixture"}),
+        )
+        .await
+        .expect(201);
+    let alan_identity = app
+        .post(
+            "admin",
+            &format!("/v1/people/{}/identities", app.person(ALAN).await),
+            json!({"source": "campus", "external_id": "alan-fixture"}),
+        )
+        .await
+        .expect(201);
     let ada_request = app
         .post(
             "pi",
@@ -137,9 +164,19 @@ async fn fixture(app: &TestApp) -> Fixture {
             .scalar("SELECT project_id FROM registry.allocation WHERE account_name = $1", "che260001")
             .await,
         allocation,
+        diff: uuid(&diff.body["diff"]["id"]),
         alan_membership: app
             .scalar("SELECT m.id FROM registry.membership m JOIN registry.person p ON p.id = m.person_id \
                      WHERE p.email = $1 AND m.allocation_id = (SELECT id FROM registry.allocation WHERE account_name = 'che260001')", ALAN)
+            .await,
+        alan_identity: uuid(&alan_identity.body["id"]),
+        alan_account: app
+            .scalar("SELECT ca.id FROM registry.cluster_account ca JOIN registry.person p ON p.id = ca.person_id \
+                     WHERE p.email = $1 LIMIT 1", ALAN)
+            .await,
+        cpu_rate: app
+            .scalar("SELECT rr.id FROM registry.resource_rate rr JOIN registry.resource r ON r.id = rr.resource_id \
+                     JOIN registry.cluster c ON c.id = r.cluster_id WHERE c.name = $1 AND r.name = 'CPU' LIMIT 1", "expanse")
             .await,
         ada_request: uuid(&ada_request.body["id"]),
         task: task.body["id"].as_i64().unwrap(),
@@ -213,6 +250,24 @@ async fn request(
         | "GET /v1/people/{id}/cluster-accounts" => {
             (template.replace("{id}", &fixture.alan.to_string()), None)
         }
+        "GET /v1/people/{id}/identities/{identity_id}" => (
+            format!(
+                "/v1/people/{}/identities/{}",
+                fixture.alan, fixture.alan_identity
+            ),
+            None,
+        ),
+        "GET /v1/people/{id}/cluster-accounts/{account_id}" => (
+            format!(
+                "/v1/people/{}/cluster-accounts/{}",
+                fixture.alan, fixture.alan_account
+            ),
+            None,
+        ),
+        "GET /v1/resources/{id}/rates/{rate_id}" => (
+            format!("/v1/resources/{}/rates/{}", fixture.cpu, fixture.cpu_rate),
+            None,
+        ),
         "POST /v1/people/{id}/identities" => (
             template.replace("{id}", &fixture.barbara.to_string()),
             Some(json!({"source": "campus", "external_id": format!("barbara-{caller}")})),
@@ -294,6 +349,12 @@ async fn request(
             Some(json!({"from_allocation_id": fixture.allocation,
                         "to_allocation_id": app.allocation("phy260002").await,
                         "su": "1", "reason": "rebalance"})),
+        ),
+        "GET /v1/allocations/{id}/diffs/{diff_id}" => (
+            template
+                .replace("{id}", &fixture.allocation.to_string())
+                .replace("{diff_id}", &fixture.diff.to_string()),
+            None,
         ),
         "GET /v1/allocations/{id}"
         | "GET /v1/allocations/{id}/balance"

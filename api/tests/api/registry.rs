@@ -113,16 +113,17 @@ async fn a_reduction_that_would_take_the_balance_below_zero_is_refused_with_the_
     assert_eq!(refused.field("errors")[0]["pointer"], "/requested_su");
     assert_eq!(
         refused.field("errors")[0]["detail"],
-        "the allocation has 50000 SUs left, fewer than the 50000.01 to take: its balance may not go below zero"
+        "requested_su is more than the balance allows: the allocation has 50000 SUs left, fewer \
+         than the 50000.01 to take: its balance may not go below zero"
     );
     for (body, detail) in [
         (
             json!({"allocation_id": allocation, "kind": "reduction", "justification": "done"}),
-            "is required for a reduction",
+            "requested_su is required for a reduction request",
         ),
         (
             json!({"allocation_id": allocation, "kind": "reduction", "requested_su": "0", "justification": "done"}),
-            "must be more than 0",
+            "requested_su must be more than 0, as a decimal string such as \"1000.5\"",
         ),
     ] {
         let refused = app

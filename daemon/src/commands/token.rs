@@ -82,6 +82,12 @@ pub async fn run(pool: &DbPool, args: TokenArgs) -> anyhow::Result<()> {
                 (false, Some(_)) => bail!("--person goes with pi and member tokens only"),
                 (false, None) => None,
             };
+            if name.trim().is_empty() {
+                bail!("--name must not be blank");
+            }
+            if expires_in.is_zero() {
+                bail!("--expires-in must be more than 0s, e.g. 90d or 12h");
+            }
             let is_daemon = matches!(role, Role::Daemon);
             if is_daemon != site.is_some() {
                 bail!("daemon tokens, and only they, need --site");
