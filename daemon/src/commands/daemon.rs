@@ -6,10 +6,9 @@
 //! and warns when the site has no `[sites.NAME]`, so it runs only `noop`.
 
 use std::net::SocketAddr;
-
-use anyhow::Context;
 use std::sync::Arc;
 
+use anyhow::Context;
 use purser_executors::shell::Shell;
 use purser_executors::{Noop, Registry};
 use purser_sql::DbPool;

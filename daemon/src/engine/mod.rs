@@ -261,10 +261,12 @@ async fn claim_loop(
     outcomes: &mpsc::Sender<Finished>,
     shutdown: &CancellationToken,
 ) {
+    // Limits of kinds this daemon runs: it claims no other kind.
     let kind_permits: BTreeMap<String, Arc<Semaphore>> = shared
         .config
         .kind_concurrency
         .iter()
+        .filter(|(kind, _)| shared.registry.get(kind).is_some())
         .map(|(kind, limit)| (kind.clone(), Arc::new(Semaphore::new(*limit))))
         .collect();
     let unlimited_kinds: Vec<String> = shared
