@@ -128,6 +128,9 @@ struct Finished {
     outcome: Outcome,
     /// How long the executor ran, for the logs.
     duration_ms: f64,
+    /// The slot of its kind, for a limited kind: held until the outcome is recorded, so no
+    /// more of the kind are `running` in the database than its limit.
+    kind_slot: Option<OwnedSemaphorePermit>,
 }
 
 /// State the engine's parts share.
@@ -450,17 +453,13 @@ fn start(
             })
             .observe(duration);
         shared.metrics.running.dec();
-        if kind_permit.is_some() {
-            // Its kind may have sat out claims while at its limit: look again now.
-            drop(kind_permit);
-            shared.wake.notify_one();
-        }
         let finished = Finished {
             id: task.id,
             attempt: task.attempt,
             kind: task.kind,
             outcome,
             duration_ms: duration * 1000.0,
+            kind_slot: kind_permit,
         };
         // The completer outlives every execution; if it is gone, the lease lapses and the
         // task runs again elsewhere.
