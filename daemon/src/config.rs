@@ -32,12 +32,14 @@
 //! jwks_url = "https://idp.example.edu/certs"   # or jwks_file = "/etc/purser/jwks.json"
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use purser_executors::shell::ShellConfig;
+use purser_sql::DbPool;
+use purser_sql::queue;
 use serde::Deserialize;
 
 use crate::commands::dev_db;
@@ -142,6 +144,8 @@ impl SiteConfig {
 /// Settings after file, environment and flags are merged.
 #[derive(Debug)]
 pub struct Config {
+    /// The configuration file read, if one was given.
+    pub file: Option<PathBuf>,
     /// The PostgreSQL URL to use.
     pub database_url: String,
     /// Connections in the pool.
@@ -153,6 +157,50 @@ pub struct Config {
 }
 
 const DEFAULT_POOL_SIZE: usize = 16;
+
+impl Config {
+    /// Fails, naming the sites it knows, unless `site` is one: a `[sites.NAME]` in the
+    /// configuration file, or a cluster of that name in `registry.cluster` (a cluster's tasks
+    /// go to the site of its name). A typo in `--site` would otherwise run, or enqueue for,
+    /// a site no daemon serves, silently.
+    pub async fn ensure_known_site(&self, pool: &DbPool, site: &str) -> anyhow::Result<()> {
+        if self.sites.contains_key(site) {
+            return Ok(());
+        }
+        let client = pool
+            .connection()
+            .await
+            .context("cannot look up the registry's clusters")?;
+        let clusters = queue::cluster_sites(&client)
+            .await
+            .context("cannot look up the registry's clusters")?;
+        if clusters.iter().any(|cluster| cluster == site) {
+            return Ok(());
+        }
+        let where_not = match &self.file {
+            Some(file) => format!("{} has no [sites.{site}]", file.display()),
+            None => format!("no --config file gives [sites.{site}]"),
+        };
+        let known: BTreeSet<&str> = self
+            .sites
+            .keys()
+            .chain(&clusters)
+            .map(String::as_str)
+            .collect();
+        let known = if known.is_empty() {
+            "no site is known yet: add a cluster to the registry or a [sites.NAME] section"
+                .to_string()
+        } else {
+            format!(
+                "known sites: {}",
+                known.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        };
+        bail!(
+            "unknown site {site:?}: {where_not} and registry.cluster has no cluster of that name ({known})"
+        )
+    }
+}
 
 impl FileConfig {
     /// Reads and parses the file; a missing file or an unknown key is an error naming it.
@@ -204,6 +252,7 @@ pub fn resolve(
         },
     };
     Ok(Config {
+        file: config_file.cloned(),
         database_url,
         database_pool_size,
         sites: file.sites,

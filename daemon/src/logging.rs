@@ -1,5 +1,8 @@
-//! Logging set-up: readable text on a terminal, or one JSON object per line for collectors.
+//! Logging set-up: readable text, or one JSON object per line for collectors. Text is coloured
+//! only when stderr is a terminal: a file, a pipe or journald gets plain lines.
 //! The level comes from `PURSER_LOG` (an `EnvFilter` directive), `info` for Purser by default.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -23,7 +26,8 @@ pub fn init(format: LogFormat) {
         EnvFilter::try_from_env("PURSER_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),

@@ -1,5 +1,6 @@
 //! `purser api` as an operator runs it: it serves on the address it is given, answers the
-//! health checks, refuses an address it cannot bind, and stops cleanly on SIGTERM.
+//! health checks, refuses an address it cannot bind or a database it cannot reach, and stops
+//! cleanly on SIGTERM.
 
 #![allow(clippy::unwrap_used)]
 
@@ -89,4 +90,33 @@ async fn the_api_listens_on_a_host_name() {
     })
     .await;
     child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_database_stops_the_api_at_start_with_one_line() {
+    // Nothing listens on this port: the connection is refused at once.
+    let database_port = free_port();
+    let database_url = format!("postgresql://purser@127.0.0.1:{database_port}/purser");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_purser"))
+        .args(["api", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .env("PURSER_DATABASE_URL", &database_url)
+        .env_remove("PURSER_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let output = tokio::time::timeout(support::DEADLINE, child.wait_with_output())
+        .await
+        .expect("the API exits by itself when it cannot reach its database")
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(error.lines().count(), 1, "{error}");
+    assert!(
+        error.starts_with(&format!(
+            "error: the API cannot start without its database: cannot connect to PostgreSQL at purser@127.0.0.1:{database_port}/purser"
+        )),
+        "{error}"
+    );
 }

@@ -19,7 +19,8 @@ fn stdout(output: &Output) -> String {
 }
 
 #[tokio::test]
-async fn dev_db_starts_serves_tcp_with_a_password_is_used_by_default_and_stops() {
+async fn dev_db_starts_serves_tcp_with_a_password_is_used_by_default_stops_saying_so_and_status_fails_when_stopped()
+ {
     let dir = std::env::temp_dir().join(format!("purser-devdb-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -69,9 +70,42 @@ async fn dev_db_starts_serves_tcp_with_a_password_is_used_by_default_and_stops()
     );
     assert!(stdout(&migrated).contains("V1__schemas"));
 
+    let status = purser(&dir, &["dev-db", "status"]);
+    assert!(status.status.success());
+    assert!(
+        stdout(&status).starts_with("running (pid "),
+        "{}",
+        stdout(&status)
+    );
+
     let stopped = purser(&dir, &["dev-db", "stop"]);
     assert!(stopped.status.success());
-    assert!(stdout(&purser(&dir, &["dev-db", "status"])).starts_with("not running"));
+    assert_eq!(
+        stdout(&stopped),
+        format!("stopped the dev database in {}", dir.display())
+    );
+    let stopped_again = purser(&dir, &["dev-db", "stop"]);
+    assert!(stopped_again.status.success(), "stopping is idempotent");
+    assert_eq!(
+        stdout(&stopped_again),
+        format!(
+            "the dev database in {} was not running: nothing to stop",
+            dir.display()
+        )
+    );
+    let status = purser(&dir, &["dev-db", "status"]);
+    assert_eq!(
+        status.status.code(),
+        Some(1),
+        "status fails when it is not running"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&status.stderr).trim(),
+        format!(
+            "error: the dev database in {} is not running: start it with `purser dev-db start`",
+            dir.display()
+        )
+    );
     let url_when_stopped = purser(&dir, &["dev-db", "url"]);
     assert!(!url_when_stopped.status.success());
 

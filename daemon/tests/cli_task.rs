@@ -11,7 +11,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use purser_sql::queue;
 use purser_sql::test_harness::TestDatabase;
-use support::{purser, stdout, wait_until};
+use support::{add_cluster, purser, stdout, wait_until};
 
 /// `purser task enqueue --site expanse ARGS…`, returning the new task's id.
 fn enqueue(database: &TestDatabase, args: &[&str]) -> i64 {
@@ -23,6 +23,7 @@ fn enqueue(database: &TestDatabase, args: &[&str]) -> i64 {
 #[tokio::test]
 async fn task_commands_enqueue_list_show_cancel_retry_and_count() {
     let database = TestDatabase::new().await;
+    add_cluster(&database, "expanse").await;
     let first = enqueue(
         &database,
         &[
@@ -94,6 +95,7 @@ async fn task_commands_enqueue_list_show_cancel_retry_and_count() {
 #[tokio::test]
 async fn task_commands_reject_bad_input_with_one_line_naming_it() {
     let database = TestDatabase::new().await;
+    add_cluster(&database, "expanse").await;
     let cases: [(&[&str], &str); 4] = [
         (
             &[
@@ -138,8 +140,58 @@ async fn task_commands_reject_bad_input_with_one_line_naming_it() {
 }
 
 #[tokio::test]
+async fn enqueue_for_an_unknown_site_says_the_site_is_unknown_and_enqueues_nothing() {
+    let database = TestDatabase::new().await;
+    add_cluster(&database, "expanse").await;
+    let output = purser(
+        &database,
+        &["task", "enqueue", "--site", "nosuchsite", "--kind", "noop"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(r#"unknown site "nosuchsite""#) && stderr.contains("known sites: expanse"),
+        "{stderr}"
+    );
+
+    // A site of the config file is known too, with no cluster of its name.
+    let config = std::env::temp_dir().join(format!("purser-enqueue-{}.toml", std::process::id()));
+    std::fs::write(&config, "[sites.scripts]\n").unwrap();
+    let configured = purser(
+        &database,
+        &[
+            "task",
+            "enqueue",
+            "--site",
+            "scripts",
+            "--kind",
+            "noop",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    stdout(&configured);
+    std::fs::remove_file(config).unwrap();
+
+    let client = database.pool().connection().await.unwrap();
+    let tasks = queue::list(
+        &client,
+        &queue::TaskFilter {
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let sites: Vec<&str> = tasks.iter().map(|task| task.site.as_str()).collect();
+    assert_eq!(sites, vec!["scripts"]);
+}
+
+#[tokio::test]
 async fn the_daemon_serves_prometheus_metrics_with_queue_depth_and_outcomes() {
     let database = TestDatabase::new().await;
+    add_cluster(&database, "metrics").await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -36,16 +36,39 @@ fn write_script(path: &Path, body: &str) {
 
 /// Starts `purser daemon`, logging to a file in `dir` (a pipe nobody reads could block it).
 fn spawn_daemon(database: &TestDatabase, config: &Path, site: &str, log_name: &str) -> Child {
-    let log = std::fs::File::create(config.with_file_name(log_name)).expect("a log file");
+    let config = config.to_str().expect("a UTF-8 path");
+    spawn_purser(
+        database,
+        &["daemon", "--site", site, "--config", config],
+        &Path::new(config).with_file_name(log_name),
+    )
+}
+
+/// Starts `purser ARGS…` with no configuration file but what `args` give, its stderr (the log)
+/// going to `log`.
+fn spawn_purser(database: &TestDatabase, args: &[&str], log: &Path) -> Child {
+    let log = std::fs::File::create(log).expect("a log file");
     Command::new(env!("CARGO_BIN_EXE_purser"))
-        .args(["daemon", "--site", site, "--config"])
-        .arg(config)
+        .args(args)
         .env("PURSER_DATABASE_URL", database.url())
         .env("PURSER_LOG", "info")
+        .env_remove("PURSER_CONFIG")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .expect("the daemon starts")
+}
+
+/// Runs `purser ARGS…`, which must exit by itself; returns its status and its stderr.
+async fn run_to_exit(
+    database: &TestDatabase,
+    args: &[&str],
+    dir: &Path,
+) -> (std::process::ExitStatus, String) {
+    let log = dir.join("refused.log");
+    let mut child = spawn_purser(database, args, &log);
+    let status = wait_for_exit(&mut child).await;
+    (status, std::fs::read_to_string(log).unwrap())
 }
 
 fn signal(child: &Child, signal: Signal) {
@@ -326,5 +349,125 @@ async fn chaos_three_daemons_one_killed_every_half_second_lose_nothing_and_apply
     .await;
     assert!(lapsed > 0, "no kill caught a task in flight");
     eprintln!("chaos: {kills} kills, {lapsed} attempts lost with their daemon and run again");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_daemon_for_an_unknown_site_refuses_to_start_in_one_line_naming_the_known_sites() {
+    let database = TestDatabase::new().await;
+    support::add_cluster(&database, "delta").await;
+    let dir = scratch("unknown-site");
+    let config = dir.join("purser.toml");
+    std::fs::write(&config, "[sites.expanse]\n").unwrap();
+    let config = config.to_str().unwrap();
+
+    let (status, log) = run_to_exit(
+        &database,
+        &["daemon", "--site", "expanze", "--config", config],
+        &dir,
+    )
+    .await;
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert_eq!(
+        log.trim(),
+        format!(
+            "error: unknown site \"expanze\": {config} has no [sites.expanze] and registry.cluster \
+             has no cluster of that name (known sites: delta, expanse)"
+        )
+    );
+
+    let (status, log) = run_to_exit(&database, &["daemon", "--site", "expanze"], &dir).await;
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert_eq!(
+        log.trim(),
+        "error: unknown site \"expanze\": no --config file gives [sites.expanze] and \
+         registry.cluster has no cluster of that name (known sites: delta)"
+    );
+    assert_eq!(
+        scalar(database.pool(), "SELECT count(*) FROM queue.worker").await,
+        0,
+        "no daemon registered"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_missing_or_non_executable_site_program_stops_the_daemon_before_it_claims_anything() {
+    let database = TestDatabase::new().await;
+    let dir = scratch("bad-program");
+    let not_executable = dir.join("not-executable");
+    std::fs::write(&not_executable, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&not_executable, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = dir.join("purser.toml");
+    for (program, problem) in [
+        (dir.join("no-such-hook"), "does not exist"),
+        (not_executable, "is not executable by this user"),
+    ] {
+        std::fs::write(
+            &config,
+            format!(
+                "[sites.hooks.shell.\"site.provision\"]\nprogram = \"{}\"\n",
+                program.display()
+            ),
+        )
+        .unwrap();
+        let (status, log) = run_to_exit(
+            &database,
+            &[
+                "daemon",
+                "--site",
+                "hooks",
+                "--config",
+                config.to_str().unwrap(),
+            ],
+            &dir,
+        )
+        .await;
+        assert_eq!(status.code(), Some(1), "{log}");
+        assert_eq!(
+            log.trim(),
+            format!(
+                "error: cannot serve site hooks: shell kind \"site.provision\": program {} {problem}",
+                program.display()
+            )
+        );
+    }
+    assert_eq!(
+        scalar(database.pool(), "SELECT count(*) FROM queue.worker").await,
+        0,
+        "no daemon registered"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_daemon_for_a_cluster_without_configuration_runs_noop_says_so_and_logs_without_colour_codes()
+ {
+    let database = TestDatabase::new().await;
+    support::add_cluster(&database, "lonely").await;
+    let dir = scratch("lonely");
+    let log = dir.join("daemon.log");
+    let mut daemon = spawn_purser(&database, &["daemon", "--site", "lonely"], &log);
+    let client = database.pool().connection().await.unwrap();
+    let id = queue::enqueue(&client, &NewTask::new("lonely", "noop"))
+        .await
+        .unwrap();
+    wait_until("the noop task succeeded", || async {
+        queue::get(&client, id).await.unwrap().unwrap().state == "succeeded"
+    })
+    .await;
+    signal(&daemon, Signal::SIGTERM);
+    assert!(wait_for_exit(&mut daemon).await.success());
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("the configuration has no [sites.lonely]: this daemon runs only noop tasks"),
+        "{text}"
+    );
+    assert!(text.contains("kinds=noop"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "a log written to a file has colour codes:\n{text}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -7,7 +7,7 @@
 mod support;
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -231,6 +231,68 @@ async fn a_kind_limit_caps_how_many_of_that_kind_run_at_once() {
     engine.stop().await;
 }
 
+async fn running_of_kind(pool: &DbPool, kind: &str) -> i64 {
+    let client = pool.connection().await.unwrap();
+    client
+        .query_one(
+            "SELECT count(*) FROM queue.task WHERE state = 'running' AND kind = $1",
+            &[&kind],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_a_kind_limited_to_one_is_claimed_one_at_a_time_and_other_kinds_run_meanwhile() {
+    let database = TestDatabase::new().await;
+    let probe = Arc::new(Probe::default());
+    let mut config = config(database.url());
+    config.kind_concurrency = BTreeMap::from([("probe.limited".to_string(), 1)]);
+    let engine = start(config, database.pool().clone(), &probe);
+    let client = database.pool().connection().await.unwrap();
+    // Twenty limited tasks that run until released, ahead of five others in the queue.
+    queue::enqueue_many(
+        &client,
+        SITE,
+        "probe.limited",
+        &vec![json!({"block": true}); 20],
+    )
+    .await
+    .unwrap();
+    queue::enqueue_many(&client, SITE, "probe", &vec![json!({}); 5])
+        .await
+        .unwrap();
+
+    wait_until("a limited task runs", || async {
+        !probe.running.lock().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(
+        running_of_kind(database.pool(), "probe.limited").await,
+        1,
+        "only what can start is claimed"
+    );
+    wait_until("the other kind's tasks succeeded", || async {
+        count_in_state(database.pool(), "succeeded").await == 5
+    })
+    .await;
+    assert_eq!(running_of_kind(database.pool(), "probe.limited").await, 1);
+
+    let most_running = AtomicI64::new(0);
+    wait_until("every limited task ran, one at a time", || async {
+        most_running.fetch_max(
+            running_of_kind(database.pool(), "probe.limited").await,
+            Ordering::SeqCst,
+        );
+        probe.release.notify_waiters();
+        count_in_state(database.pool(), "succeeded").await == 25
+    })
+    .await;
+    assert_eq!(most_running.load(Ordering::SeqCst), 1);
+    engine.stop().await;
+}
+
 #[tokio::test]
 async fn executor_failures_are_recorded_as_retries_or_deaths() {
     let database = TestDatabase::new().await;
@@ -303,6 +365,7 @@ async fn a_lost_lease_stops_the_executor_and_its_late_outcome_is_not_recorded() 
         site: SITE,
         worker_id: uuid::Uuid::now_v7(),
         kinds: &kinds,
+        limited_kinds: &BTreeMap::new(),
         limit: 1,
         lease: Duration::from_secs(3600),
     };

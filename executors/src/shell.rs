@@ -15,6 +15,11 @@
 //! | exits 75 (EX_TEMPFAIL)    | is retried after a backoff                                |
 //! | exits otherwise, or dies  | is dead (failed permanently)                              |
 //! | outlives its timeout      | is retried; the program's whole process group is killed   |
+//! | cannot be started         | is retried: a missing or non-executable program is the    |
+//! |                           | site's to fix, not the task's fault                        |
+//!
+//! A daemon checks every configured program before it starts ([`ShellConfig::check_program`]),
+//! so a typo in a path stops it at once instead of failing its first task.
 //!
 //! stderr (its last 8 KiB) is the error kept on the task. A JSON object on stdout may carry
 //! `"applied": [{"subject": "...", "state": {...}}]`: what the program applied, recorded
@@ -24,7 +29,8 @@
 //! kills everything it started, not just the first process.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +69,82 @@ pub struct ShellConfig {
     pub env: BTreeMap<String, String>,
     /// Its working directory (default: the daemon's).
     pub working_directory: Option<PathBuf>,
+}
+
+/// Why a configured program cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProgramError {
+    /// Nothing is at the path.
+    #[error("program {0} does not exist")]
+    Missing(PathBuf),
+    /// A bare name found in no directory of the PATH.
+    #[error("program {name} is not in any directory of the PATH ({path})")]
+    NotOnPath {
+        /// The program's name.
+        name: String,
+        /// The PATH searched.
+        path: String,
+    },
+    /// The path is a directory or another non-file.
+    #[error("program {0} is not a file")]
+    NotAFile(PathBuf),
+    /// The daemon's user may not execute it.
+    #[error("program {0} is not executable by this user")]
+    NotExecutable(PathBuf),
+    /// Looking at the path failed (a directory on the way the daemon may not search).
+    #[error("program {path} cannot be looked at: {reason}")]
+    Inaccessible {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl ShellConfig {
+    /// Finds the program as starting it will, and checks that it is a file this process may
+    /// execute; returns the path found. A name without a slash is looked up in the PATH (the
+    /// configured `env`'s, else the daemon's); a relative path is taken from the working
+    /// directory when one is configured, else from the daemon's.
+    pub fn check_program(&self) -> Result<PathBuf, ProgramError> {
+        let program = &self.program;
+        if program.components().count() == 1 && !program.has_root() {
+            let path = self
+                .env
+                .get("PATH")
+                .map(OsString::from)
+                .or_else(|| std::env::var_os("PATH"))
+                .unwrap_or_default();
+            return std::env::split_paths(&path)
+                .map(|directory| directory.join(program))
+                .find(|candidate| candidate.is_file())
+                .ok_or_else(|| ProgramError::NotOnPath {
+                    name: program.display().to_string(),
+                    path: path.to_string_lossy().into_owned(),
+                })
+                .and_then(|found| check_executable(&found));
+        }
+        match &self.working_directory {
+            Some(directory) if program.is_relative() => check_executable(&directory.join(program)),
+            _ => check_executable(program),
+        }
+    }
+}
+
+fn check_executable(path: &Path) -> Result<PathBuf, ProgramError> {
+    let metadata = std::fs::metadata(path).map_err(|error| match error.kind() {
+        std::io::ErrorKind::NotFound => ProgramError::Missing(path.to_path_buf()),
+        _ => ProgramError::Inaccessible {
+            path: path.to_path_buf(),
+            reason: error.to_string(),
+        },
+    })?;
+    if !metadata.is_file() {
+        return Err(ProgramError::NotAFile(path.to_path_buf()));
+    }
+    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK)
+        .map_err(|_| ProgramError::NotExecutable(path.to_path_buf()))?;
+    Ok(path.to_path_buf())
 }
 
 /// Runs a configured program for one task kind.
@@ -110,15 +192,11 @@ impl Executor for Shell {
         if let Some(directory) = &self.config.working_directory {
             command.current_dir(directory);
         }
-        let mut child = command.spawn().map_err(|error| {
-            let message = format!("cannot run {program}: {error}");
-            // A program being replaced as we start it is busy for a moment: try again later.
-            if error.kind() == std::io::ErrorKind::ExecutableFileBusy {
-                ExecutionError::Retryable(message)
-            } else {
-                ExecutionError::Permanent(message)
-            }
-        })?;
+        // The program never ran, so the task is not at fault: a missing or non-executable
+        // program, or one being replaced as we start it, is the site's to fix. Try again later.
+        let mut child = command
+            .spawn()
+            .map_err(|error| ExecutionError::Retryable(format!("cannot run {program}: {error}")))?;
         // Until the program has exited, dropping this kills its whole process group.
         let mut group = ProcessGroup::new(child.id());
 

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use purser_executors::shell::{Shell, ShellConfig};
+use purser_executors::shell::{ProgramError, Shell, ShellConfig};
 use purser_executors::{ExecutionError, Executor, Task};
 use serde_json::json;
 
@@ -141,18 +141,78 @@ async fn stderr_is_kept_bounded_to_its_tail() {
     assert!(!message.contains("line 1 of noise\n"));
 }
 
-#[tokio::test]
-async fn a_program_that_cannot_start_is_permanent() {
-    let missing = Shell::new(ShellConfig {
-        program: PathBuf::from("/nonexistent/hook"),
+fn config_for(program: PathBuf) -> ShellConfig {
+    ShellConfig {
+        program,
         args: Vec::new(),
         timeout: MINUTE,
         env: BTreeMap::new(),
         working_directory: None,
-    });
+    }
+}
+
+#[tokio::test]
+async fn a_program_missing_or_not_executable_at_run_time_is_retryable_for_the_site_to_fix() {
+    let missing = Shell::new(config_for(PathBuf::from("/nonexistent/hook")));
     let error = missing.execute(&task()).await.unwrap_err();
     assert!(
-        matches!(&error, ExecutionError::Permanent(message) if message.contains("cannot run /nonexistent/hook"))
+        matches!(&error, ExecutionError::Retryable(message) if message.contains("cannot run /nonexistent/hook")),
+        "{error:?}"
+    );
+
+    let not_executable = script("not-executable", "exit 0");
+    std::fs::set_permissions(&not_executable, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let error = Shell::new(config_for(not_executable.clone()))
+        .execute(&task())
+        .await
+        .unwrap_err();
+    // As root, a file with no execute bit at all is still refused by exec.
+    assert!(
+        matches!(&error, ExecutionError::Retryable(message) if message.contains(&format!("cannot run {}", not_executable.display()))),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn check_program_finds_programs_as_starting_them_does_and_names_what_is_wrong() {
+    let hook = script("check", "exit 0");
+    let directory = hook.parent().unwrap().to_path_buf();
+    assert_eq!(config_for(hook.clone()).check_program(), Ok(hook.clone()));
+    // A bare name is looked up in the PATH, the configured one first.
+    assert_eq!(
+        config_for(PathBuf::from("sh"))
+            .check_program()
+            .unwrap()
+            .file_name(),
+        Some(std::ffi::OsStr::new("sh"))
+    );
+    let mut on_configured_path = config_for(PathBuf::from("hook"));
+    on_configured_path.env =
+        BTreeMap::from([("PATH".to_string(), directory.display().to_string())]);
+    assert_eq!(on_configured_path.check_program(), Ok(hook.clone()));
+    // A relative path is taken from the working directory.
+    let mut relative = config_for(PathBuf::from("./hook"));
+    relative.working_directory = Some(directory.clone());
+    assert_eq!(relative.check_program(), Ok(directory.join("./hook")));
+
+    assert_eq!(
+        config_for(PathBuf::from("/nonexistent/hook")).check_program(),
+        Err(ProgramError::Missing(PathBuf::from("/nonexistent/hook")))
+    );
+    assert!(matches!(
+        config_for(PathBuf::from("no-such-program-anywhere")).check_program(),
+        Err(ProgramError::NotOnPath { name, .. }) if name == "no-such-program-anywhere"
+    ));
+    assert_eq!(
+        config_for(directory.clone()).check_program(),
+        Err(ProgramError::NotAFile(directory.clone()))
+    );
+    let not_executable = directory.join("not-executable");
+    std::fs::write(&not_executable, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&not_executable, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(
+        config_for(not_executable.clone()).check_program(),
+        Err(ProgramError::NotExecutable(not_executable))
     );
 }
 

@@ -5,6 +5,7 @@
 //! Every transition after the claim is a compare-and-set on (id, attempt, state = running), so
 //! a worker that lost its lease can never overwrite a newer attempt's outcome.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -16,10 +17,10 @@ use uuid::Uuid;
 use crate::error::DbError;
 use crate::pool::{begin, commit, execute, query, query_one};
 use crate::statements::{
-    TASK_ATTEMPTS, TASK_CANCEL, TASK_CANCEL_DEPENDENTS, TASK_CLAIM, TASK_COMPLETE, TASK_ENQUEUE,
-    TASK_ENQUEUE_MANY, TASK_FAIL, TASK_GET, TASK_HEARTBEAT, TASK_LIST, TASK_PRUNE, TASK_RELEASE,
-    TASK_RESCUE_EXPIRED, TASK_RETRY, TASK_STATS, WORKER_REGISTER, WORKER_RUNNING, WORKER_SEEN,
-    WORKER_STOPPED,
+    SITE_CLUSTERS, TASK_ATTEMPTS, TASK_CANCEL, TASK_CANCEL_DEPENDENTS, TASK_CLAIM, TASK_COMPLETE,
+    TASK_ENQUEUE, TASK_ENQUEUE_MANY, TASK_FAIL, TASK_GET, TASK_HEARTBEAT, TASK_LIST, TASK_PRUNE,
+    TASK_RELEASE, TASK_RESCUE_EXPIRED, TASK_RETRY, TASK_STATS, WORKER_REGISTER, WORKER_RUNNING,
+    WORKER_SEEN, WORKER_STOPPED,
 };
 
 /// Where the queue's notion of "now" comes from.
@@ -158,20 +159,29 @@ pub struct ClaimRequest<'a> {
     pub site: &'a str,
     /// The claiming worker.
     pub worker_id: Uuid,
-    /// The kinds it can run now.
+    /// The kinds it runs with no limit of their own: any number of them, up to `limit`.
     pub kinds: &'a [String],
-    /// At most this many.
+    /// The kinds it runs under a limit of their own, each with how many more of it it can
+    /// start now: at most that many of each (none of a kind with 0).
+    pub limited_kinds: &'a BTreeMap<String, i64>,
+    /// At most this many in all.
     pub limit: i64,
     /// How long the claim holds without a heartbeat.
     pub lease: Duration,
 }
 
-/// Claims up to `request.limit` ready tasks (see `task_claim.sql` for order and locking).
+/// Claims up to `request.limit` ready tasks, no more of a limited kind than its free slots
+/// (see `task_claim.sql` for order and locking).
 pub async fn claim(
     client: &impl GenericClient,
     request: &ClaimRequest<'_>,
     clock: &Clock,
 ) -> Result<Vec<ClaimedTask>, DbError> {
+    let (limited_kinds, free_slots): (Vec<&str>, Vec<i64>) = request
+        .limited_kinds
+        .iter()
+        .map(|(kind, free)| (kind.as_str(), *free))
+        .unzip();
     let rows = query(
         client,
         TASK_CLAIM,
@@ -182,6 +192,8 @@ pub async fn claim(
             &request.kinds,
             &request.limit,
             &millis(request.lease),
+            &limited_kinds,
+            &free_slots,
         ],
     )
     .await?;
@@ -639,4 +651,13 @@ pub async fn worker_seen(client: &impl GenericClient, id: Uuid) -> Result<(), Db
 /// Marks a worker cleanly stopped.
 pub async fn worker_stopped(client: &impl GenericClient, id: Uuid) -> Result<(), DbError> {
     execute(client, WORKER_STOPPED, &[&id]).await.map(drop)
+}
+
+/// The sites the registry's clusters name, sorted: a cluster's tasks go to the site of its name.
+pub async fn cluster_sites(client: &impl GenericClient) -> Result<Vec<String>, DbError> {
+    Ok(query(client, SITE_CLUSTERS, &[])
+        .await?
+        .iter()
+        .map(|row| row.get("name"))
+        .collect())
 }

@@ -55,6 +55,7 @@ statements! {
     WORKER_SEEN = "worker_seen";
     WORKER_STOPPED = "worker_stopped";
     WORKER_RUNNING = "worker_running";
+    SITE_CLUSTERS = "site_clusters";
     LISTEN_QUEUE = "listen_queue";
     IMPORT_CLUSTER = "import_cluster";
     IMPORT_ALLOCATIONS = "import_allocations";

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
@@ -51,6 +52,7 @@ async fn claim_as(
         site: SITE,
         worker_id: worker,
         kinds: &kinds,
+        limited_kinds: &BTreeMap::new(),
         limit,
         lease: LEASE,
     };
@@ -272,6 +274,54 @@ async fn concurrent_claims_never_take_one_task_twice_nor_more_than_their_limit()
         }
     }
     assert_eq!(seen.len(), 6 * 37);
+}
+
+#[tokio::test]
+async fn a_claim_takes_no_more_of_a_limited_kind_than_its_free_slots_and_the_other_kinds_behind_it()
+{
+    let database = TestDatabase::new().await;
+    let client = database.pool().connection().await.unwrap();
+    let limited: Vec<i64> =
+        queue::enqueue_many(&client, SITE, "slurm.account.ensure", &vec![json!({}); 20])
+            .await
+            .unwrap();
+    let others: Vec<i64> = queue::enqueue_many(&client, SITE, "noop", &vec![json!({}); 5])
+        .await
+        .unwrap();
+    let unlimited = vec!["noop".to_string()];
+    let clock = clock();
+    let claim_with = |free: i64, limit: i64| {
+        let unlimited = unlimited.clone();
+        let clock = clock.clone();
+        let database = &database;
+        async move {
+            let client = database.pool().connection().await.unwrap();
+            let limited_kinds = BTreeMap::from([("slurm.account.ensure".to_string(), free)]);
+            let request = ClaimRequest {
+                site: SITE,
+                worker_id: Uuid::now_v7(),
+                kinds: &unlimited,
+                limited_kinds: &limited_kinds,
+                limit,
+                lease: LEASE,
+            };
+            queue::claim(&client, &request, &clock)
+                .await
+                .unwrap()
+                .iter()
+                .map(|task| task.id)
+                .collect::<Vec<i64>>()
+        }
+    };
+
+    // One slot free: the first limited task, then the other kind's tasks queued behind the burst.
+    let mut expected = vec![limited[0]];
+    expected.extend(&others);
+    assert_eq!(claim_with(1, 100).await, expected);
+    // No slot free: none of that kind.
+    assert!(claim_with(0, 100).await.is_empty());
+    // Three free, but the claim's own limit is smaller: the first two in order.
+    assert_eq!(claim_with(3, 2).await, limited[1..3].to_vec());
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! `purser api --listen ADDR`: serves the REST API until SIGTERM or SIGINT, then finishes the
-//! requests in flight.
+//! requests in flight. It reaches the database before it listens, so a wrong URL or a server
+//! that is down is a one-line error at start rather than an API answering 503 to everyone.
 
 use std::fmt;
 use std::str::FromStr;
@@ -124,6 +125,7 @@ pub async fn run(config: &Config, pool: DbPool, args: ApiArgs) -> anyhow::Result
             .map_err(anyhow::Error::msg)
             .context("the default listen address")?,
     };
+    check_database(&pool).await?;
     let state = state(config, pool).await?;
     let listener = tokio::net::TcpListener::bind(address.to_string())
         .await
@@ -134,6 +136,17 @@ pub async fn run(config: &Config, pool: DbPool, args: ApiArgs) -> anyhow::Result
     purser_api::serve(listener, state, shutdown.cancelled_owned())
         .await
         .context("the API server failed")
+}
+
+/// Makes one connection, and says which database answered.
+async fn check_database(pool: &DbPool) -> anyhow::Result<()> {
+    let client = pool
+        .connection()
+        .await
+        .context("the API cannot start without its database")?;
+    drop(client);
+    tracing::info!(database = %pool.target(), "the database answers");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,9 +1,14 @@
 //! `purser daemon --site NAME`: claims the site's tasks and runs them with the executors
 //! registered for it, until SIGTERM or SIGINT; then finishes or hands back what it runs.
+//!
+//! It refuses to start on a configuration that cannot work: a site nobody knows (a typo in
+//! `--site`), or a site program that is missing or not executable. It logs the kinds it runs,
+//! and warns when the site has no `[sites.NAME]`, so it runs only `noop`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::Context;
 use purser_executors::shell::Shell;
 use purser_executors::{Noop, Registry};
 use purser_sql::DbPool;
@@ -26,8 +31,15 @@ pub struct DaemonArgs {
     metrics_addr: Option<SocketAddr>,
 }
 
-/// The executors a site's daemon runs: `noop`, and the site's shell kinds.
+/// The executors a site's daemon runs: `noop`, and the site's shell kinds, each of whose
+/// programs must exist and be executable.
 pub fn registry_for(site: &SiteConfig) -> anyhow::Result<Registry> {
+    for (kind, shell) in &site.shell {
+        let program = shell
+            .check_program()
+            .with_context(|| format!("shell kind {kind:?}"))?;
+        tracing::info!(kind, program = %program.display(), "shell kind");
+    }
     let mut registry = Registry::new();
     Noop::register(&mut registry)?;
     Shell::register_all(&mut registry, &site.shell)?;
@@ -42,8 +54,21 @@ pub fn registry_for(site: &SiteConfig) -> anyhow::Result<Registry> {
 
 /// Runs the daemon until a shutdown signal.
 pub async fn run(config: &Config, pool: DbPool, args: DaemonArgs) -> anyhow::Result<()> {
-    let site = config.sites.get(&args.site).cloned().unwrap_or_default();
-    let registry = registry_for(&site)?;
+    config.ensure_known_site(&pool, &args.site).await?;
+    let site = match config.sites.get(&args.site) {
+        Some(site) => site.clone(),
+        None => {
+            tracing::warn!(
+                site = %args.site,
+                "the configuration has no [sites.{}]: this daemon runs only noop tasks, and the \
+                 site's other tasks wait for a daemon configured to run them",
+                args.site
+            );
+            SiteConfig::default()
+        }
+    };
+    let registry =
+        registry_for(&site).with_context(|| format!("cannot serve site {}", args.site))?;
     let mut engine_config = site.engine_config(&args.site, &config.database_url);
     if let Some(concurrency) = args.concurrency {
         engine_config.concurrency = concurrency;

@@ -31,9 +31,9 @@ enum DevDbAction {
         #[arg(long)]
         tcp: bool,
     },
-    /// Stop the cluster (data is kept).
+    /// Stop the cluster (data is kept), and say whether it was running.
     Stop,
-    /// Say whether it runs, and where.
+    /// Say whether it runs, and where; exits non-zero when it does not.
     Status,
     /// Print the URL of its `purser` database.
     Url {
@@ -53,11 +53,14 @@ pub async fn run(args: DevDbArgs) -> anyhow::Result<()> {
             println!("{}", url_of(&running, tcp)?);
         }
         DevDbAction::Stop => {
+            let root = cluster.root().display().to_string();
             let was_running = tokio::task::spawn_blocking(move || cluster.stop())
                 .await
                 .context("the stop was interrupted")??;
-            if !was_running {
-                eprintln!("the dev database was not running");
+            if was_running {
+                println!("stopped the dev database in {root}");
+            } else {
+                println!("the dev database in {root} was not running: nothing to stop");
             }
         }
         DevDbAction::Status => match cluster.running()? {
@@ -67,7 +70,10 @@ pub async fn run(args: DevDbArgs) -> anyhow::Result<()> {
                 cluster.root().display(),
                 running.url(DATABASE)
             ),
-            None => println!("not running ({})", cluster.root().display()),
+            None => anyhow::bail!(
+                "the dev database in {} is not running: start it with `purser dev-db start`",
+                cluster.root().display()
+            ),
         },
         DevDbAction::Url { tcp } => match cluster.running()? {
             Some(running) => println!("{}", url_of(&running, tcp)?),

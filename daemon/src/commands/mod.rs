@@ -103,7 +103,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let (config, pool) = connect(&cli.global)?;
             api::run(&config, pool, args).await
         }
-        Command::Task(args) => task::run(&connect(&cli.global)?.1, args).await,
+        Command::Task(args) => {
+            let (config, pool) = connect(&cli.global)?;
+            task::run(&config, &pool, args).await
+        }
         Command::Usage(args) => usage::run(&connect(&cli.global)?.1, args).await,
         Command::Seed(args) => seed::run(&connect(&cli.global)?.1, args).await,
         Command::Token(args) => token::run(&connect(&cli.global)?.1, args).await,

@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use purser_sql::DbPool;
 use purser_sql::queue::{self, Clock, NewTask, TaskFilter, TaskRecord};
 
+use crate::config::Config;
+
 /// Options of `purser task`.
 #[derive(Debug, clap::Args)]
 pub struct TaskArgs {
@@ -28,7 +30,7 @@ enum StateFilter {
 /// Options of `purser task enqueue`: the arguments of `queue.enqueue`.
 #[derive(Debug, clap::Args)]
 struct EnqueueArgs {
-    /// The site whose daemons run it.
+    /// The site whose daemons run it: a cluster's name, or a `[sites.NAME]` of the config file.
     #[arg(long)]
     site: String,
     /// The executor action, e.g. slurm.account.ensure.
@@ -124,10 +126,11 @@ enum TaskAction {
 }
 
 /// Runs a `task` action.
-pub async fn run(pool: &DbPool, args: TaskArgs) -> anyhow::Result<()> {
+pub async fn run(config: &Config, pool: &DbPool, args: TaskArgs) -> anyhow::Result<()> {
     let client = pool.connection().await?;
     match args.action {
         TaskAction::Enqueue(args) => {
+            config.ensure_known_site(pool, &args.site).await?;
             println!("{}", queue::enqueue(&client, &args.into_task()?).await?)
         }
         TaskAction::List {

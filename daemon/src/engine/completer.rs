@@ -2,7 +2,8 @@
 //! many as have arrived (up to [`MAX_BATCH`]), with what their executors applied; failures
 //! and hand-backs one by one. A write that fails for want of the database is retried until it
 //! succeeds, so no outcome is dropped while the daemon runs; writes are compare-and-sets, so a
-//! retry of a write that did land changes nothing.
+//! retry of a write that did land changes nothing. A limited kind's slot is freed only once its
+//! task's outcome is written.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -30,9 +31,16 @@ pub(super) async fn run(shared: Arc<Shared>, mut received: mpsc::Receiver<Finish
             }
         }
         record(&shared, &mut batch).await;
-        let mut in_flight = shared.in_flight();
-        for finished in batch.drain(..) {
-            in_flight.remove(&finished.id);
+        let freed_kind_slot = batch.iter().any(|finished| finished.kind_slot.is_some());
+        {
+            let mut in_flight = shared.in_flight();
+            for finished in batch.drain(..) {
+                in_flight.remove(&finished.id);
+            }
+        }
+        if freed_kind_slot {
+            // A limited kind may have sat out claims while at its limit: look again now.
+            shared.wake.notify_one();
         }
     }
 }

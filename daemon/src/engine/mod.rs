@@ -128,6 +128,9 @@ struct Finished {
     outcome: Outcome,
     /// How long the executor ran, for the logs.
     duration_ms: f64,
+    /// The slot of its kind, for a limited kind: held until the outcome is recorded, so no
+    /// more of the kind are `running` in the database than its limit.
+    kind_slot: Option<OwnedSemaphorePermit>,
 }
 
 /// State the engine's parts share.
@@ -185,7 +188,7 @@ pub async fn run(
     tracing::info!(
         site = %config.site,
         worker.id = %identity.id,
-        kinds = ?registry.kinds(),
+        kinds = %registry.kinds().join(", "),
         concurrency = config.concurrency,
         "daemon started"
     );
@@ -251,19 +254,30 @@ pub async fn run(
 }
 
 /// Claims while there is room, until shutdown.
+///
+/// Room is counted before each claim: the free slots of the daemon's concurrency, and of each
+/// kind with a limit of its own. The claim takes only what those slots allow (`task_claim.sql`),
+/// so every task claimed starts at once: none sits `running` waiting for its kind's turn.
 async fn claim_loop(
     shared: &Arc<Shared>,
     permits: &Arc<Semaphore>,
     outcomes: &mpsc::Sender<Finished>,
     shutdown: &CancellationToken,
 ) {
-    let kind_permits: HashMap<String, Arc<Semaphore>> = shared
+    // Limits of kinds this daemon runs: it claims no other kind.
+    let kind_permits: BTreeMap<String, Arc<Semaphore>> = shared
         .config
         .kind_concurrency
         .iter()
+        .filter(|(kind, _)| shared.registry.get(kind).is_some())
         .map(|(kind, limit)| (kind.clone(), Arc::new(Semaphore::new(*limit))))
         .collect();
-    let all_kinds = shared.registry.kinds();
+    let unlimited_kinds: Vec<String> = shared
+        .registry
+        .kinds()
+        .into_iter()
+        .filter(|kind| !kind_permits.contains_key(kind))
+        .collect();
     let mut outage = Outage::new("claim tasks");
     loop {
         let first = tokio::select! {
@@ -275,30 +289,34 @@ async fn claim_loop(
             },
         };
         let mut held = vec![first];
-        while held.len() < shared.config.claim_batch {
-            match permits.clone().try_acquire_owned() {
-                Ok(permit) => held.push(permit),
-                Err(_) => break,
+        take_free_permits(permits, shared.config.claim_batch, &mut held);
+        let limit = held.len();
+        // Each limited kind's free slots, up to the claim's size: what the claim takes of that
+        // kind starts with one of them. A kind at its limit sits this claim out.
+        let mut kind_held: BTreeMap<&str, Vec<OwnedSemaphorePermit>> = BTreeMap::new();
+        for (kind, kind_limit) in &kind_permits {
+            let mut free = Vec::new();
+            take_free_permits(kind_limit, limit, &mut free);
+            if !free.is_empty() {
+                kind_held.insert(kind.as_str(), free);
             }
         }
-        // Kinds at their own limit sit this claim out.
-        let kinds: Vec<String> = all_kinds
-            .iter()
-            .filter(|kind| {
-                kind_permits
-                    .get(kind.as_str())
-                    .is_none_or(|limit| limit.available_permits() > 0)
-            })
-            .cloned()
-            .collect();
-        let limit = held.len();
         if shutdown.is_cancelled() {
             return;
         }
-        let claimed = if kinds.is_empty() {
+        let claimed = if unlimited_kinds.is_empty() && kind_held.is_empty() {
             Ok(Vec::new())
         } else {
-            claim(shared, &kinds, limit).await
+            let limited_kinds = kind_held
+                .iter()
+                .map(|(kind, free)| {
+                    (
+                        (*kind).to_string(),
+                        i64::try_from(free.len()).unwrap_or(i64::MAX),
+                    )
+                })
+                .collect();
+            claim(shared, &unlimited_kinds, &limited_kinds, limit).await
         };
         let claimed = match claimed {
             Ok(claimed) => {
@@ -307,6 +325,7 @@ async fn claim_loop(
             }
             Err(error) => {
                 drop(held);
+                drop(kind_held);
                 let backoff = outage.failed(&error);
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
@@ -318,10 +337,11 @@ async fn claim_loop(
         let full = claimed.len() == limit;
         for task in claimed {
             let Some(permit) = held.pop() else { break };
-            let kind_permit = kind_permits.get(&task.kind).cloned();
+            let kind_permit = kind_held.get_mut(task.kind.as_str()).and_then(Vec::pop);
             start(shared, task, permit, kind_permit, outcomes.clone());
         }
         drop(held);
+        drop(kind_held);
         if !full {
             tokio::select! {
                 biased;
@@ -333,10 +353,25 @@ async fn claim_loop(
     }
 }
 
+/// Adds to `held` the permits `semaphore` has free now, until `held` has `most`.
+fn take_free_permits(
+    semaphore: &Arc<Semaphore>,
+    most: usize,
+    held: &mut Vec<OwnedSemaphorePermit>,
+) {
+    while held.len() < most {
+        match semaphore.clone().try_acquire_owned() {
+            Ok(permit) => held.push(permit),
+            Err(_) => break,
+        }
+    }
+}
+
 /// One claim: registers what it got as in flight before anything else can look.
 async fn claim(
     shared: &Shared,
     kinds: &[String],
+    limited_kinds: &BTreeMap<String, i64>,
     limit: usize,
 ) -> Result<Vec<ClaimedTask>, purser_sql::DbError> {
     let client = shared.pool.connection().await?;
@@ -344,6 +379,7 @@ async fn claim(
         site: &shared.config.site,
         worker_id: shared.worker_id,
         kinds,
+        limited_kinds,
         limit: i64::try_from(limit).unwrap_or(i64::MAX),
         lease: shared.config.lease,
     };
@@ -364,7 +400,7 @@ fn start(
     shared: &Arc<Shared>,
     claimed: ClaimedTask,
     permit: OwnedSemaphorePermit,
-    kind_permits: Option<Arc<Semaphore>>,
+    kind_permit: Option<OwnedSemaphorePermit>,
     outcomes: mpsc::Sender<Finished>,
 ) {
     let lost = CancellationToken::new();
@@ -380,10 +416,6 @@ fn start(
     let shared = shared.clone();
     tokio::spawn(async move {
         let _permit = permit;
-        let kind_permit = match kind_permits {
-            Some(limit) => limit.acquire_owned().await.ok(),
-            None => None,
-        };
         let task = Task {
             id: claimed.id,
             site: shared.config.site.clone(),
@@ -421,17 +453,13 @@ fn start(
             })
             .observe(duration);
         shared.metrics.running.dec();
-        if kind_permit.is_some() {
-            // Its kind may have sat out claims while at its limit: look again now.
-            drop(kind_permit);
-            shared.wake.notify_one();
-        }
         let finished = Finished {
             id: task.id,
             attempt: task.attempt,
             kind: task.kind,
             outcome,
             duration_ms: duration * 1000.0,
+            kind_slot: kind_permit,
         };
         // The completer outlives every execution; if it is gone, the lease lapses and the
         // task runs again elsewhere.

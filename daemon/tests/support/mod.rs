@@ -26,3 +26,12 @@ pub fn stdout(output: &std::process::Output) -> String {
     );
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
+
+/// Adds a cluster to the registry, which makes its name a known site.
+pub async fn add_cluster(database: &purser_sql::test_harness::TestDatabase, name: &str) {
+    let client = database.pool().connection().await.expect("a connection");
+    client
+        .execute("INSERT INTO registry.cluster (name) VALUES ($1)", &[&name])
+        .await
+        .expect("the cluster is added");
+}
