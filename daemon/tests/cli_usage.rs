@@ -142,12 +142,12 @@ async fn malformed_and_unmappable_records_are_rejected_with_reasons_and_never_st
     std::fs::write(
         &file,
         "JobIDRaw|User|Account|Partition|Submit|Start|End|ElapsedRaw|AllocTRES|State\n\
-         101|alice|che260001|debug|2026-11-22T01:00:00|x|2026-11-22T02:00:00|3600|cpu=4|COMPLETED\n\
+         101|alice|che260001|debug|2026-11-22T01:00:00|2026-11-22T01:00:00|2026-11-22T02:00:00|3600|cpu=4|COMPLETED\n\
          102|alice|che260001\n\
-         103|carol|che260001|debug|2026-11-22T01:00:00|x|2026-11-22T02:00:00|3600|cpu=4|COMPLETED\n\
-         104|alice|che260001|debug|2026-11-22T01:00:00|x|Unknown|60|cpu=4|RUNNING\n\
-         105|alice|che260001|debug|2026-11-22T01:00:00|x|2026-11-22T02:00:00|3600|node=1|COMPLETED\n\
-         106|alice|che260001|debug|2026-11-22T01:00:00|x|2026-11-22T02:00:00|3600|cpu=1|COMPLETED\n",
+         103|carol|che260001|debug|2026-11-22T01:00:00|2026-11-22T01:00:00|2026-11-22T02:00:00|3600|cpu=4|COMPLETED\n\
+         104|alice|che260001|debug|2026-11-22T01:00:00|2026-11-22T01:00:00|Unknown|60|cpu=4|RUNNING\n\
+         105|alice|che260001|debug|2026-11-22T01:00:00|2026-11-22T01:00:00|2026-11-22T02:00:00|3600|node=1|COMPLETED\n\
+         106|alice|che260001|debug|2026-11-22T01:00:00|2026-11-22T01:00:00|2026-11-22T02:00:00|3600|cpu=1|COMPLETED\n",
     )
     .unwrap();
     let result = summary(&import(&database, "parsable2", &file));
