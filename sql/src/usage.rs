@@ -222,7 +222,7 @@ pub async fn record_batch(
     charges: &[UsageCharge],
     mut rejections: Vec<Rejection>,
 ) -> Result<BatchOutcome, DbError> {
-    let read = records.len() as u64;
+    let read = (records.len() + rejections.len()) as u64;
     let transaction = crate::pool::begin(client).await?;
     let mut outcome = BatchOutcome::default();
     if !charges.is_empty() {
