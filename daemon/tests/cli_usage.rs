@@ -213,9 +213,13 @@ fn scratch_file(test: &str, name: &str, contents: &[u8]) -> PathBuf {
     file
 }
 
-const HEADER: &str = "JobIDRaw|User|Account|Partition|Submit|Start|End|ElapsedRaw|AllocTRES|State\n";
+const HEADER: &str =
+    "JobIDRaw|User|Account|Partition|Submit|Start|End|ElapsedRaw|AllocTRES|State\n";
 
-async fn scalar<T: for<'a> tokio_postgres::types::FromSql<'a>>(database: &TestDatabase, sql: &str) -> T {
+async fn scalar<T: for<'a> tokio_postgres::types::FromSql<'a>>(
+    database: &TestDatabase,
+    sql: &str,
+) -> T {
     let client = database.pool().connection().await.unwrap();
     client.query_one(sql, &[]).await.unwrap().get(0)
 }
@@ -240,7 +244,10 @@ async fn an_import_with_one_negative_elapsed_charges_every_other_job() {
     );
     let client = database.pool().connection().await.unwrap();
     let row = client
-        .query_one("SELECT line, job_id, reason FROM registry.usage_rejection", &[])
+        .query_one(
+            "SELECT line, job_id, reason FROM registry.usage_rejection",
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(row.get::<_, i64>(0), 11_502);
@@ -255,32 +262,74 @@ async fn absurd_records_are_rejected_with_reasons_by_bounds_each_cluster_sets() 
     let database = TestDatabase::new().await;
     centre(&database).await;
     let line = |job: u32, start: &str, end: &str, elapsed: i64, tres: &str| {
-        format!("{job}|alice|che260001|debug|2026-11-22T01:00:00|{start}|{end}|{elapsed}|{tres}|COMPLETED\n")
+        format!(
+            "{job}|alice|che260001|debug|2026-11-22T01:00:00|{start}|{end}|{elapsed}|{tres}|COMPLETED\n"
+        )
     };
     let text = [
         HEADER.to_string(),
-        line(1, "2026-11-22T01:00:00", "2026-11-22T02:00:00", 3600, "cpu=99999999999999999999999"),
+        line(
+            1,
+            "2026-11-22T01:00:00",
+            "2026-11-22T02:00:00",
+            3600,
+            "cpu=99999999999999999999999",
+        ),
         line(2, "2026-11-22T02:00:00", "2026-11-22T01:00:00", 0, "cpu=1"),
-        line(3, "2026-11-22T01:00:00", "2026-11-22T02:00:00", 3600 * 5, "cpu=1"),
-        line(4, "2026-11-22T01:00:00", "2099-11-22T02:00:00", 3600, "cpu=1"),
-        line(5, "2026-11-22T01:00:00", "2026-11-22T02:00:00", 3600, "cpu=64"),
+        line(
+            3,
+            "2026-11-22T01:00:00",
+            "2026-11-22T02:00:00",
+            3600 * 5,
+            "cpu=1",
+        ),
+        line(
+            4,
+            "2026-11-22T01:00:00",
+            "2099-11-22T02:00:00",
+            3600,
+            "cpu=1",
+        ),
+        line(
+            5,
+            "2026-11-22T01:00:00",
+            "2026-11-22T02:00:00",
+            3600,
+            "cpu=64",
+        ),
     ]
     .concat();
     let file = scratch_file("bounds", "jobs.txt", text.as_bytes());
     let result = summary(&import(&database, "parsable2", &file));
-    assert!(result.contains("5 records, 1 charges, 0 already charged, 4 rejected"), "{result}");
-    assert_eq!(charged(&database).await, Decimal::from(128), "only the 64-CPU hour, at rate 0.5");
+    assert!(
+        result.contains("5 records, 1 charges, 0 already charged, 4 rejected"),
+        "{result}"
+    );
+    assert_eq!(
+        charged(&database).await,
+        Decimal::from(128),
+        "only the 64-CPU hour, at rate 0.5"
+    );
     let client = database.pool().connection().await.unwrap();
     let reasons: Vec<String> = client
-        .query("SELECT reason FROM registry.usage_rejection ORDER BY line", &[])
+        .query(
+            "SELECT reason FROM registry.usage_rejection ORDER BY line",
+            &[],
+        )
         .await
         .unwrap()
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert!(reasons[0].contains("cpu=99999999999999999999999 is more than any job on c can hold"), "{reasons:?}");
+    assert!(
+        reasons[0].contains("cpu=99999999999999999999999 is more than any job on c can hold"),
+        "{reasons:?}"
+    );
     assert!(reasons[1].contains("is before Start"), "{reasons:?}");
-    assert!(reasons[2].contains("ElapsedRaw 18000 s is longer than End − Start (3600 s)"), "{reasons:?}");
+    assert!(
+        reasons[2].contains("ElapsedRaw 18000 s is longer than End − Start (3600 s)"),
+        "{reasons:?}"
+    );
     assert!(reasons[3].contains("is in the future"), "{reasons:?}");
 
     // A site with small nodes sets a tighter bound: the 64-CPU job is now absurd there.
@@ -288,9 +337,27 @@ async fn absurd_records_are_rejected_with_reasons_by_bounds_each_cluster_sets() 
         .batch_execute("UPDATE registry.cluster SET max_tres_count = 32")
         .await
         .unwrap();
-    let file = scratch_file("bounds", "again.txt", [HEADER, &line(6, "2026-11-22T01:00:00", "2026-11-22T02:00:00", 3600, "cpu=64")].concat().as_bytes());
+    let file = scratch_file(
+        "bounds",
+        "again.txt",
+        [
+            HEADER,
+            &line(
+                6,
+                "2026-11-22T01:00:00",
+                "2026-11-22T02:00:00",
+                3600,
+                "cpu=64",
+            ),
+        ]
+        .concat()
+        .as_bytes(),
+    );
     let result = summary(&import(&database, "parsable2", &file));
-    assert!(result.contains("1 records, 0 charges, 0 already charged, 1 rejected"), "{result}");
+    assert!(
+        result.contains("1 records, 0 charges, 0 already charged, 1 rejected"),
+        "{result}"
+    );
 }
 
 #[tokio::test]
@@ -302,21 +369,58 @@ async fn files_purser_cannot_read_are_refused_whole_charging_nothing_and_recorde
                        ------------ ---------- ---------- ---------- ---------- ---------- --------\n\
                        1                  test      debug  che260001          1  COMPLETED      0:0\n";
     let cases: Vec<(&str, PathBuf, &str)> = vec![
-        ("parsable2", scratch_file("refused", "fixed.txt", fixed_width.as_bytes()), "plain sacct output"),
-        ("parsable2", scratch_file("refused", "jobs.csv", b"JobIDRaw,User,Account\n1,alice,che260001\n"), "it is CSV"),
         (
             "parsable2",
-            scratch_file("refused", "parsable.txt", format!("{}{}", HEADER.replace('\n', "|\n"), good.replace('\n', "|\n")).as_bytes()),
+            scratch_file("refused", "fixed.txt", fixed_width.as_bytes()),
+            "plain sacct output",
+        ),
+        (
+            "parsable2",
+            scratch_file(
+                "refused",
+                "jobs.csv",
+                b"JobIDRaw,User,Account\n1,alice,che260001\n",
+            ),
+            "it is CSV",
+        ),
+        (
+            "parsable2",
+            scratch_file(
+                "refused",
+                "parsable.txt",
+                format!(
+                    "{}{}",
+                    HEADER.replace('\n', "|\n"),
+                    good.replace('\n', "|\n")
+                )
+                .as_bytes(),
+            ),
             "sacct --parsable",
         ),
         (
             "parsable2",
-            scratch_file("refused", "short.txt", b"JobIDRaw|User|Partition|Submit|Start|End|AllocTRES\n1|alice|debug|x|x|x|cpu=1\n"),
+            scratch_file(
+                "refused",
+                "short.txt",
+                b"JobIDRaw|User|Partition|Submit|Start|End|AllocTRES\n1|alice|debug|x|x|x|cpu=1\n",
+            ),
             "its header lacks Account, ElapsedRaw",
         ),
-        ("parsable2", scratch_file("refused", "binary.bin", b"\x7fELF\x02\x01\x01\x00\x00\x00|\xff\n"), "binary file"),
+        (
+            "parsable2",
+            scratch_file(
+                "refused",
+                "binary.bin",
+                b"\x7fELF\x02\x01\x01\x00\x00\x00|\xff\n",
+            ),
+            "binary file",
+        ),
         ("parsable2", std::env::temp_dir(), "is a directory"),
-        ("json", scratch_file("refused", "text.txt", format!("{HEADER}{good}").as_bytes()), "not sacct --json output"),
+        (
+            "json",
+            scratch_file("refused", "text.txt", format!("{HEADER}{good}").as_bytes()),
+            "not sacct --json output",
+        ),
     ];
     for (format, file, what) in &cases {
         let output = import(&database, format, file);
@@ -325,10 +429,17 @@ async fn files_purser_cannot_read_are_refused_whole_charging_nothing_and_recorde
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
         assert!(stderr.contains(what), "{file:?}: {stderr}");
     }
-    assert_eq!(charged(&database).await, Decimal::ZERO, "nothing is charged");
+    assert_eq!(
+        charged(&database).await,
+        Decimal::ZERO,
+        "nothing is charged"
+    );
     let client = database.pool().connection().await.unwrap();
     let states: Vec<(String, Option<String>)> = client
-        .query("SELECT state, failure FROM report.usage_imports ORDER BY started_at", &[])
+        .query(
+            "SELECT state, failure FROM report.usage_imports ORDER BY started_at",
+            &[],
+        )
         .await
         .unwrap()
         .iter()
@@ -337,9 +448,16 @@ async fn files_purser_cannot_read_are_refused_whole_charging_nothing_and_recorde
     assert_eq!(states.len(), cases.len());
     for ((state, failure), (_, _, what)) in states.iter().zip(&cases) {
         assert_eq!(state, "failed");
-        assert!(failure.as_deref().unwrap_or_default().contains(what), "{failure:?}");
+        assert!(
+            failure.as_deref().unwrap_or_default().contains(what),
+            "{failure:?}"
+        );
     }
-    let unfinished: i64 = scalar(&database, "SELECT count(*) FROM registry.usage_import WHERE finished_at IS NULL").await;
+    let unfinished: i64 = scalar(
+        &database,
+        "SELECT count(*) FROM registry.usage_import WHERE finished_at IS NULL",
+    )
+    .await;
     assert_eq!(unfinished, 0);
 }
 
@@ -357,29 +475,57 @@ async fn an_import_whose_connection_is_lost_shows_abandoned_and_the_next_import_
         async move {
             let client = pool.connection().await.unwrap();
             client
-                .query_one("SELECT state FROM report.usage_imports WHERE import_id = $1", &[&dead])
+                .query_one(
+                    "SELECT state FROM report.usage_imports WHERE import_id = $1",
+                    &[&dead],
+                )
                 .await
                 .unwrap()
                 .get::<_, String>(0)
         }
     };
-    assert_eq!(state(&database).await, "running", "its importer holds the lock");
-    let pid: i32 = importer.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    assert_eq!(
+        state(&database).await,
+        "running",
+        "its importer holds the lock"
+    );
+    let pid: i32 = importer
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
     let admin = database.pool().connection().await.unwrap();
-    admin.execute("SELECT pg_terminate_backend($1)", &[&pid]).await.unwrap();
+    admin
+        .execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .unwrap();
     purser_sql::test_harness::wait_until("the dead import to show abandoned", || async {
         state(&database).await == "abandoned"
     })
     .await;
 
-    summary(&import(&database, "parsable2", &fixture("sacct-22.05.parsable2")));
+    summary(&import(
+        &database,
+        "parsable2",
+        &fixture("sacct-22.05.parsable2"),
+    ));
     let row = admin
-        .query_one("SELECT state, failure FROM report.usage_imports WHERE import_id = $1", &[&dead])
+        .query_one(
+            "SELECT state, failure FROM report.usage_imports WHERE import_id = $1",
+            &[&dead],
+        )
         .await
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "failed");
-    assert!(row.get::<_, String>(1).contains("connection to the database was lost"));
-    let finished: i64 = scalar(&database, "SELECT count(*) FROM report.usage_imports WHERE state = 'finished'").await;
+    assert!(
+        row.get::<_, String>(1)
+            .contains("connection to the database was lost")
+    );
+    let finished: i64 = scalar(
+        &database,
+        "SELECT count(*) FROM report.usage_imports WHERE state = 'finished'",
+    )
+    .await;
     assert_eq!(finished, 1, "the new import finished and released its lock");
 }
 
@@ -399,7 +545,10 @@ async fn parsable2_in_a_sites_own_format_and_time_zone_is_read_by_its_header() {
     let result = summary(&import(&database, "parsable2", &file));
     assert!(result.contains("1 records, 1 charges"), "{result}");
     let row = client
-        .query_one("SELECT job_id, end_time, raw_amount FROM registry.usage", &[])
+        .query_one(
+            "SELECT job_id, end_time, raw_amount FROM registry.usage",
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "42");
@@ -425,7 +574,9 @@ async fn an_import_charges_at_the_rate_sql_finds_even_when_a_window_includes_its
         )
         .await
         .unwrap();
-    let text = format!("{HEADER}1|alice|che260001|debug|2026-11-22T01:00:00|2026-11-22T01:00:00|2026-11-22T02:00:00|3600|cpu=1|COMPLETED\n");
+    let text = format!(
+        "{HEADER}1|alice|che260001|debug|2026-11-22T01:00:00|2026-11-22T01:00:00|2026-11-22T02:00:00|3600|cpu=1|COMPLETED\n"
+    );
     let file = scratch_file("window", "jobs.txt", text.as_bytes());
     let result = summary(&import(&database, "parsable2", &file));
     assert!(result.contains("1 records, 1 charges"), "{result}");

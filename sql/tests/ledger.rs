@@ -550,7 +550,8 @@ async fn merging_a_duplicate_person_moves_everything_to_the_survivor() {
 }
 
 #[tokio::test]
-async fn an_allocation_of_chosen_resources_rejects_usage_of_others_and_a_reached_limit_denies_access() {
+async fn an_allocation_of_chosen_resources_rejects_usage_of_others_and_a_reached_limit_denies_access()
+ {
     let database = TestDatabase::new().await;
     let centre = centre(&database).await;
     let client = database.pool().connection().await.unwrap();
@@ -619,10 +620,17 @@ async fn an_allocation_of_chosen_resources_rejects_usage_of_others_and_a_reached
                 )
                 .await
                 .unwrap();
-            (row.get::<_, Option<Decimal>>(0), row.get::<_, Decimal>(1), row.get::<_, Option<Decimal>>(2))
+            (
+                row.get::<_, Option<Decimal>>(0),
+                row.get::<_, Decimal>(1),
+                row.get::<_, Option<Decimal>>(2),
+            )
         }
     };
-    assert_eq!(balance(centre.cpu).await, (Some(decimal("3")), decimal("2"), Some(decimal("1"))));
+    assert_eq!(
+        balance(centre.cpu).await,
+        (Some(decimal("3")), decimal("2"), Some(decimal("1")))
+    );
     let gpu_rows: i64 = client
         .query_one(
             "SELECT count(*) FROM report.allocation_resource_balance WHERE resource_id = $1",
@@ -635,8 +643,15 @@ async fn an_allocation_of_chosen_resources_rejects_usage_of_others_and_a_reached
     assert_eq!(granted().await, (true, true), "under the limit");
 
     charge(&database, &centre, "3", "2026-03-02", "10").await;
-    assert_eq!(balance(centre.cpu).await, (Some(decimal("3")), decimal("3"), Some(decimal("0"))));
-    assert_eq!(granted().await, (false, false), "the limit reached denies access, as a cap does");
+    assert_eq!(
+        balance(centre.cpu).await,
+        (Some(decimal("3")), decimal("3"), Some(decimal("0")))
+    );
+    assert_eq!(
+        granted().await,
+        (false, false),
+        "the limit reached denies access, as a cap does"
+    );
     let violations: i64 = client
         .query_one("SELECT count(*) FROM report.ledger_violations", &[])
         .await
@@ -661,7 +676,11 @@ async fn an_allocation_without_chosen_resources_includes_every_resource_of_its_c
         .map(|row| (row.get(0), row.get(1)))
         .collect();
     assert_eq!(rows, vec![(centre.cpu, None)]);
-    assert!(charge(&database, &centre, "1", "2026-03-02", "10").await.is_some());
+    assert!(
+        charge(&database, &centre, "1", "2026-03-02", "10")
+            .await
+            .is_some()
+    );
 }
 
 #[test]

@@ -116,7 +116,10 @@ impl NewAllocation {
                     format!("resource {} is listed twice", resource.resource_id),
                 ));
             }
-            if resource.limit_su.is_some_and(|limit| limit.is_sign_negative()) {
+            if resource
+                .limit_su
+                .is_some_and(|limit| limit.is_sign_negative())
+            {
                 return Err(ApiError::invalid_field(
                     &format!("/resources/{index}/limit_su"),
                     "must be zero or more",

@@ -10,7 +10,10 @@ async fn an_allocation_of_chosen_resources_with_limits_rejects_usage_of_the_othe
     let app = spawn_app().await;
     let expanse = app.cluster("expanse").await;
     let project: uuid::Uuid = app
-        .scalar("SELECT id FROM registry.project WHERE originated_id = $1", "CHE260001")
+        .scalar(
+            "SELECT id FROM registry.project WHERE originated_id = $1",
+            "CHE260001",
+        )
         .await;
     let resource = |name: &str| {
         let name = name.to_string();
@@ -34,26 +37,50 @@ async fn an_allocation_of_chosen_resources_with_limits_rejects_usage_of_the_othe
     };
 
     let foreign = app
-        .post("admin", "/v1/allocations", new(json!([{"resource_id": delta_cpu}])))
+        .post(
+            "admin",
+            "/v1/allocations",
+            new(json!([{"resource_id": delta_cpu}])),
+        )
         .await
         .expect(422);
-    assert_eq!(foreign.field("errors")[0]["pointer"], "/resources/0/resource_id");
-    let twice = app
-        .post("admin", "/v1/allocations", new(json!([{"resource_id": cpu}, {"resource_id": cpu}])))
-        .await
-        .expect(422);
-    assert_eq!(twice.field("errors")[0]["pointer"], "/resources/1/resource_id");
-    app.post("admin", "/v1/allocations", new(json!([]))).await.expect(422);
     assert_eq!(
-        app.count("SELECT count(*) FROM registry.allocation WHERE account_name = 'cpuonly'").await,
+        foreign.field("errors")[0]["pointer"],
+        "/resources/0/resource_id"
+    );
+    let twice = app
+        .post(
+            "admin",
+            "/v1/allocations",
+            new(json!([{"resource_id": cpu}, {"resource_id": cpu}])),
+        )
+        .await
+        .expect(422);
+    assert_eq!(
+        twice.field("errors")[0]["pointer"],
+        "/resources/1/resource_id"
+    );
+    app.post("admin", "/v1/allocations", new(json!([])))
+        .await
+        .expect(422);
+    assert_eq!(
+        app.count("SELECT count(*) FROM registry.allocation WHERE account_name = 'cpuonly'")
+            .await,
         0
     );
 
     let created = app
-        .post("admin", "/v1/allocations", new(json!([{"resource_id": cpu, "limit_su": "100"}])))
+        .post(
+            "admin",
+            "/v1/allocations",
+            new(json!([{"resource_id": cpu, "limit_su": "100"}])),
+        )
         .await
         .expect(201);
-    let allocation = created.field("allocation")["id"].as_str().unwrap().to_string();
+    let allocation = created.field("allocation")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let cpu_with_its_limit = app
         .count(&format!(
             "SELECT count(*) FROM report.allocation_resource_balance WHERE allocation_id = '{allocation}' \
@@ -75,10 +102,17 @@ async fn an_allocation_of_chosen_resources_with_limits_rejects_usage_of_the_othe
                "person_id": alan, "raw_amount": "2"})
     };
     let receipt = app
-        .post("admin", "/v1/usage", json!({"records": [record("1", cpu), record("2", gpu)]}))
+        .post(
+            "admin",
+            "/v1/usage",
+            json!({"records": [record("1", cpu), record("2", gpu)]}),
+        )
         .await
         .expect(200);
-    assert_eq!((receipt.field("charged"), receipt.field("rejected")), (&json!(1), &json!(1)));
+    assert_eq!(
+        (receipt.field("charged"), receipt.field("rejected")),
+        (&json!(1), &json!(1))
+    );
     assert_eq!(
         receipt.field("results")[1]["error"],
         "allocation cpuonly does not include resource GPU H200"
@@ -88,8 +122,14 @@ async fn an_allocation_of_chosen_resources_with_limits_rejects_usage_of_the_othe
     let mut every = new(json!(null));
     every["account_name"] = json!("everything");
     every.as_object_mut().unwrap().remove("resources");
-    let created = app.post("admin", "/v1/allocations", every).await.expect(201);
-    let allocation = created.field("allocation")["id"].as_str().unwrap().to_string();
+    let created = app
+        .post("admin", "/v1/allocations", every)
+        .await
+        .expect(201);
+    let allocation = created.field("allocation")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(
         app.count(&format!(
             "SELECT count(*) FROM report.allocation_resource_balance WHERE allocation_id = '{allocation}' AND limit_su IS NULL"

@@ -137,7 +137,10 @@ async fn charge_file(
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     if file.metadata().is_ok_and(|meta| meta.is_dir()) {
-        anyhow::bail!("cannot import {}: it is a directory, not a sacct file", path.display());
+        anyhow::bail!(
+            "cannot import {}: it is a directory, not a sacct file",
+            path.display()
+        );
     }
     let mapper = Mapper::new(maps, source.cluster);
 

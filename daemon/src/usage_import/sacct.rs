@@ -736,10 +736,15 @@ mod tests {
     fn a_header_without_a_needed_field_refuses_the_file_naming_what_it_lacks() {
         let reason = refusal("JobID|User\n1|alice\n");
         assert!(
-            reason.contains("its header lacks Account, Partition, Submit, Start, End, ElapsedRaw, AllocTRES"),
+            reason.contains(
+                "its header lacks Account, Partition, Submit, Start, End, ElapsedRaw, AllocTRES"
+            ),
             "{reason}"
         );
-        assert!(reason.contains("--format=JobIDRaw,User,Account"), "{reason}");
+        assert!(
+            reason.contains("--format=JobIDRaw,User,Account"),
+            "{reason}"
+        );
     }
 
     #[test]
@@ -748,7 +753,8 @@ mod tests {
                            ------------ ---------- ---------- ---------- ---------- ---------- --------\n\
                            1                  test      debug  che260001          1  COMPLETED      0:0\n";
         let csv = "JobIDRaw,User,Account\n1,alice,che260001\n";
-        let parsable = "JobIDRaw|User|Account|Partition|Submit|Start|End|ElapsedRaw|AllocTRES|State|\n";
+        let parsable =
+            "JobIDRaw|User|Account|Partition|Submit|Start|End|ElapsedRaw|AllocTRES|State|\n";
         let binary = "\u{0}\u{1}ELF|\n";
         let headerless_short = "1|alice|che260001\n";
         for (text, what) in [
@@ -756,7 +762,10 @@ mod tests {
             (csv, "it is CSV"),
             (parsable, "end with |, as sacct --parsable"),
             (binary, "binary file"),
-            (headerless_short, "no header and its first line has 3 fields"),
+            (
+                headerless_short,
+                "no header and its first line has 3 fields",
+            ),
         ] {
             let reason = refusal(text);
             assert!(reason.contains(what), "{reason}");
@@ -767,7 +776,9 @@ mod tests {
             assert_eq!(reason.lines().count(), 1, "{reason}");
         }
         let invalid_utf8 = parsable2_in_bytes(b"\xff\xfe|x\n");
-        assert!(matches!(invalid_utf8, Err(ReadError::Refused(reason)) if reason.contains("binary")));
+        assert!(
+            matches!(invalid_utf8, Err(ReadError::Refused(reason)) if reason.contains("binary"))
+        );
     }
 
     fn parsable2_in_bytes(bytes: &[u8]) -> Result<Vec<SacctRecord>, ReadError> {
@@ -787,14 +798,31 @@ mod tests {
         let records = parsable2(text);
         let first = records[0].job.as_ref().unwrap();
         assert_eq!(
-            (first.job_id.as_str(), first.user.as_str(), first.account.as_str(), first.partition.as_str()),
+            (
+                first.job_id.as_str(),
+                first.user.as_str(),
+                first.account.as_str(),
+                first.partition.as_str()
+            ),
             ("78", "alice", "che260001", "gpu"),
             "JobIDRaw wins over JobID"
         );
         assert_eq!(first.elapsed_seconds, 3600);
-        assert_eq!(first.start.unwrap().to_rfc3339(), "2026-11-22T01:00:00+00:00");
-        assert!(first.allocated_tres.contains(&("cpu".to_string(), Decimal::from(4))), "AllocCPUS when AllocTRES has no cpu");
-        assert!(first.allocated_tres.contains(&("gres/gpu".to_string(), Decimal::from(2))));
+        assert_eq!(
+            first.start.unwrap().to_rfc3339(),
+            "2026-11-22T01:00:00+00:00"
+        );
+        assert!(
+            first
+                .allocated_tres
+                .contains(&("cpu".to_string(), Decimal::from(4))),
+            "AllocCPUS when AllocTRES has no cpu"
+        );
+        assert!(
+            first
+                .allocated_tres
+                .contains(&("gres/gpu".to_string(), Decimal::from(2)))
+        );
         let second = records[1].job.as_ref().unwrap();
         assert_eq!(
             second.allocated_tres,
@@ -809,7 +837,11 @@ mod tests {
         let zone: Tz = "America/Los_Angeles".parse().unwrap();
         let records = parsable2_in(text, zone).unwrap();
         let job = records[0].job.as_ref().unwrap();
-        assert_eq!(job.submit.to_rfc3339(), "2026-07-01T15:00:00+00:00", "PDT is UTC−7");
+        assert_eq!(
+            job.submit.to_rfc3339(),
+            "2026-07-01T15:00:00+00:00",
+            "PDT is UTC−7"
+        );
         assert_eq!(job.end.unwrap().to_rfc3339(), "2026-07-01T16:00:00+00:00");
         let gap = "1|alice|che260001|debug|2026-03-08T02:30:00|Unknown|2026-03-08T03:30:00|0|cpu=1|CANCELLED\n";
         let reason = parsable2_in(gap, zone).unwrap()[0].job.clone().unwrap_err();
