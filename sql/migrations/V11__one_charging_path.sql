@@ -464,7 +464,6 @@ GRANT SELECT ON registry.allocation_included_resource, registry.allocation_resou
                 report.allocation_resource_balance, report.usage_imports
     TO purser_api, purser_daemon, purser_reader;
 GRANT INSERT, UPDATE ON registry.allocation_resource_total TO purser_api, purser_daemon;
-GRANT INSERT ON registry.allocation_resource TO purser_api;
 GRANT EXECUTE ON FUNCTION registry.su_of(numeric, numeric), registry.rate_in_force(uuid, timestamptz),
                           registry.is_time_zone(text), registry.usage_import_lock_key(uuid),
                           registry.usage_import_alive(uuid)
