@@ -164,6 +164,26 @@ pub const CONSTRAINTS: &[Constraint] = &[
         Some("name"),
         "a cluster with this name already exists",
     ),
+    rule(
+        "cluster_time_zone_check",
+        Some("time_zone"),
+        "time_zone must be a time zone PostgreSQL knows, such as UTC or America/Chicago",
+    ),
+    rule(
+        "cluster_max_tres_count_check",
+        Some("max_tres_count"),
+        "max_tres_count must be more than 0",
+    ),
+    rule(
+        "cluster_elapsed_margin_check",
+        Some("elapsed_margin"),
+        "elapsed_margin must be zero or more",
+    ),
+    rule(
+        "cluster_future_end_margin_check",
+        Some("future_end_margin"),
+        "future_end_margin must be zero or more",
+    ),
     // registry.cluster_account
     rule(
         "cluster_account_cluster_id_fkey",

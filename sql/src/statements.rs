@@ -61,7 +61,7 @@ statements! {
     IMPORT_ALLOCATIONS = "import_allocations";
     IMPORT_ACCOUNTS = "import_accounts";
     IMPORT_RESOURCES = "import_resources";
-    IMPORT_RATES = "import_rates";
+    USAGE_IMPORT_FAIL = "usage_import_fail";
     USAGE_IMPORT_START = "usage_import_start";
     USAGE_IMPORT_PROGRESS = "usage_import_progress";
     USAGE_IMPORT_FINISH = "usage_import_finish";

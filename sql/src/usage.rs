@@ -1,5 +1,6 @@
-//! Charging usage in bulk: what an import needs to map jobs to allocations, people, resources
-//! and rates, and the statements that record an import, its charges and its rejections.
+//! Charging usage in bulk: what an import needs to map jobs to allocations, people and
+//! resources, the cluster's time zone and bounds, and the statements that record an import, its
+//! charges (through `registry.charge_usage_batch`, the one charging path) and its rejections.
 
 use std::collections::HashMap;
 
@@ -11,8 +12,8 @@ use uuid::Uuid;
 use crate::error::DbError;
 use crate::pool::{execute, query, query_one};
 use crate::statements::{
-    IMPORT_ACCOUNTS, IMPORT_ALLOCATIONS, IMPORT_CLUSTER, IMPORT_RATES, IMPORT_RESOURCES,
-    USAGE_CHARGE_BATCH, USAGE_IMPORT_FINISH, USAGE_IMPORT_PROGRESS, USAGE_IMPORT_START,
+    IMPORT_ACCOUNTS, IMPORT_ALLOCATIONS, IMPORT_CLUSTER, IMPORT_RESOURCES, USAGE_CHARGE_BATCH,
+    USAGE_IMPORT_FAIL, USAGE_IMPORT_FINISH, USAGE_IMPORT_PROGRESS, USAGE_IMPORT_START,
     USAGE_REJECTIONS_INSERT,
 };
 
@@ -42,30 +43,33 @@ pub struct ResourceMapping {
     pub slurm_tres: String,
 }
 
-/// A rate over a window.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateWindow {
-    /// From (inclusive).
-    pub valid_from: DateTime<Utc>,
-    /// Until (exclusive); `None` when open-ended.
-    pub valid_until: Option<DateTime<Utc>>,
-    /// Raw units per SU.
-    pub rate: Decimal,
+/// The bounds past which a job record is absurd (registry.cluster's `max_tres_count`,
+/// `elapsed_margin`, `future_end_margin`): the importer rejects such a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageBounds {
+    /// The largest TRES count a record may hold.
+    pub max_tres_count: Decimal,
+    /// How many seconds longer than End − Start ElapsedRaw may be.
+    pub elapsed_margin_seconds: i64,
+    /// How many seconds past now End may be.
+    pub future_end_margin_seconds: i64,
 }
 
 /// Everything needed to map one cluster's jobs, loaded once per import.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ClusterMaps {
     /// The cluster's id.
     pub cluster_id: Uuid,
+    /// The time zone its sacct times are in (an IANA name).
+    pub time_zone: String,
+    /// Its bounds on job records.
+    pub bounds: UsageBounds,
     /// Its allocations.
     pub allocations: Vec<AllocationWindow>,
     /// Usernames to people.
     pub accounts: HashMap<String, Uuid>,
     /// Its resources.
     pub resources: Vec<ResourceMapping>,
-    /// Rate windows by resource.
-    pub rates: HashMap<Uuid, Vec<RateWindow>>,
 }
 
 /// Loads a cluster's mapping data; `None` when no cluster has that name.
@@ -81,6 +85,12 @@ pub async fn cluster_maps(
         return Ok(None);
     };
     let cluster_id: Uuid = row.get("id");
+    let time_zone: String = row.get("time_zone");
+    let bounds = UsageBounds {
+        max_tres_count: row.get("max_tres_count"),
+        elapsed_margin_seconds: row.get("elapsed_margin_seconds"),
+        future_end_margin_seconds: row.get("future_end_margin_seconds"),
+    };
     let allocations = query(client, IMPORT_ALLOCATIONS, &[&cluster_id])
         .await?
         .iter()
@@ -106,34 +116,26 @@ pub async fn cluster_maps(
             slurm_tres: row.get("slurm_tres"),
         })
         .collect();
-    let mut rates: HashMap<Uuid, Vec<RateWindow>> = HashMap::new();
-    for row in query(client, IMPORT_RATES, &[&cluster_id]).await? {
-        rates
-            .entry(row.get("resource_id"))
-            .or_default()
-            .push(RateWindow {
-                valid_from: row.get("valid_from"),
-                valid_until: row.get("valid_until"),
-                rate: row.get("rate"),
-            });
-    }
     Ok(Some(ClusterMaps {
         cluster_id,
+        time_zone,
+        bounds,
         allocations,
         accounts,
         resources,
-        rates,
     }))
 }
 
 /// One usage row to charge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageCharge {
+    /// The record it comes from: its index in the batch's records.
+    pub record: usize,
     /// The job's id.
     pub job_id: String,
     /// When it was submitted.
     pub submit_time: DateTime<Utc>,
-    /// When it ended.
+    /// When it ended; the rate in force then applies.
     pub end_time: DateTime<Utc>,
     /// The resource charged.
     pub resource_id: Uuid,
@@ -143,8 +145,17 @@ pub struct UsageCharge {
     pub person_id: Uuid,
     /// Raw usage in the resource's unit.
     pub raw_amount: Decimal,
-    /// The rate in force at its end.
-    pub rate: Decimal,
+}
+
+/// A record of an import's file, as a rejection would name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedRecord {
+    /// Its line (or position), from 1.
+    pub line: i64,
+    /// The job id, when it could be read.
+    pub job_id: Option<String>,
+    /// The record as read.
+    pub record: String,
 }
 
 /// A record an import could not charge.
@@ -160,7 +171,21 @@ pub struct Rejection {
     pub record: String,
 }
 
-/// Records the start of an import; returns its id.
+impl Rejection {
+    /// Rejects a record for a reason.
+    pub fn of(record: ImportedRecord, reason: String) -> Self {
+        Self {
+            line: record.line,
+            job_id: record.job_id,
+            reason,
+            record: record.record,
+        }
+    }
+}
+
+/// Records the start of an import and takes its advisory lock on this connection, which must
+/// stay open until [`finish_import`] or [`fail_import`]; returns the import's id. Imports whose
+/// importer died are marked failed first.
 pub async fn start_import(
     client: &impl GenericClient,
     cluster_id: Uuid,
@@ -181,21 +206,26 @@ pub struct BatchOutcome {
     pub charged: u64,
     /// Usage rows charged by an earlier import.
     pub already_charged: u64,
+    /// Records rejected, by the importer or by the charging function.
+    pub rejected: u64,
 }
 
-/// Charges a batch of usage rows and records its rejections and counts, in one transaction.
+/// Charges a batch through `registry.charge_usage_batch` and records the batch's rejections
+/// (`rejections`, found before SQL, and those the charging function returns: one per record)
+/// and counts, in one transaction. `records` are the batch's records, which `charges` and
+/// `rejections` come from.
 pub async fn record_batch(
     client: &mut deadpool_postgres::Client,
     import_id: Uuid,
     cluster_id: Uuid,
-    records: i64,
+    records: Vec<ImportedRecord>,
     charges: &[UsageCharge],
-    rejections: &[Rejection],
+    mut rejections: Vec<Rejection>,
 ) -> Result<BatchOutcome, DbError> {
+    let read = (records.len() + rejections.len()) as u64;
     let transaction = crate::pool::begin(client).await?;
-    let charged = if charges.is_empty() {
-        0
-    } else {
+    let mut outcome = BatchOutcome::default();
+    if !charges.is_empty() {
         let clusters = vec![cluster_id; charges.len()];
         let job_ids: Vec<&str> = charges.iter().map(|c| c.job_id.as_str()).collect();
         let submits: Vec<DateTime<Utc>> = charges.iter().map(|c| c.submit_time).collect();
@@ -204,8 +234,7 @@ pub async fn record_batch(
         let allocations: Vec<Uuid> = charges.iter().map(|c| c.allocation_id).collect();
         let people: Vec<Uuid> = charges.iter().map(|c| c.person_id).collect();
         let raws: Vec<Decimal> = charges.iter().map(|c| c.raw_amount).collect();
-        let rates: Vec<Decimal> = charges.iter().map(|c| c.rate).collect();
-        execute(
+        let rows = query(
             &transaction,
             USAGE_CHARGE_BATCH,
             &[
@@ -217,11 +246,30 @@ pub async fn record_batch(
                 &allocations,
                 &people,
                 &raws,
-                &rates,
             ],
         )
-        .await?
-    };
+        .await?;
+        let mut rejected_by_sql: HashMap<usize, String> = HashMap::new();
+        for (charge, row) in charges.iter().zip(&rows) {
+            let rejected: Option<String> = row.get("rejected");
+            let already_charged: bool = row.get("already_charged");
+            match rejected {
+                // The function rejects every row of a job alike; the first reason is kept.
+                Some(reason) => {
+                    rejected_by_sql.entry(charge.record).or_insert(reason);
+                }
+                None if already_charged => outcome.already_charged += 1,
+                None => outcome.charged += 1,
+            }
+        }
+        let mut records: Vec<Option<ImportedRecord>> = records.into_iter().map(Some).collect();
+        for (index, reason) in rejected_by_sql {
+            if let Some(record) = records.get_mut(index).and_then(Option::take) {
+                rejections.push(Rejection::of(record, reason));
+            }
+        }
+    }
+    outcome.rejected = rejections.len() as u64;
     if !rejections.is_empty() {
         let lines: Vec<i64> = rejections.iter().map(|r| r.line).collect();
         let job_ids: Vec<Option<&str>> = rejections.iter().map(|r| r.job_id.as_deref()).collect();
@@ -234,29 +282,38 @@ pub async fn record_batch(
         )
         .await?;
     }
-    let outcome = BatchOutcome {
-        charged,
-        already_charged: charges.len() as u64 - charged,
-    };
-    let counts = [
-        records,
-        i64::try_from(outcome.charged).unwrap_or(i64::MAX),
-        i64::try_from(outcome.already_charged).unwrap_or(i64::MAX),
-        i64::try_from(rejections.len()).unwrap_or(i64::MAX),
-    ];
+    let count = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
     execute(
         &transaction,
         USAGE_IMPORT_PROGRESS,
-        &[&import_id, &counts[0], &counts[1], &counts[2], &counts[3]],
+        &[
+            &import_id,
+            &count(read),
+            &count(outcome.charged),
+            &count(outcome.already_charged),
+            &count(outcome.rejected),
+        ],
     )
     .await?;
     crate::pool::commit(transaction).await?;
     Ok(outcome)
 }
 
-/// Marks an import finished.
+/// Marks an import finished and releases its lock (on the connection that started it).
 pub async fn finish_import(client: &impl GenericClient, import_id: Uuid) -> Result<(), DbError> {
     execute(client, USAGE_IMPORT_FINISH, &[&import_id])
+        .await
+        .map(drop)
+}
+
+/// Marks an import failed with the reason and releases its lock (on the connection that
+/// started it).
+pub async fn fail_import(
+    client: &impl GenericClient,
+    import_id: Uuid,
+    reason: &str,
+) -> Result<(), DbError> {
+    execute(client, USAGE_IMPORT_FAIL, &[&import_id, &reason])
         .await
         .map(drop)
 }

@@ -548,3 +548,168 @@ async fn merging_a_duplicate_person_moves_everything_to_the_survivor() {
         .get(0);
     assert_eq!(status, "active");
 }
+
+#[tokio::test]
+async fn an_allocation_of_chosen_resources_rejects_usage_of_others_and_a_reached_limit_denies_access()
+ {
+    let database = TestDatabase::new().await;
+    let centre = centre(&database).await;
+    let client = database.pool().connection().await.unwrap();
+    // A GPU resource the allocation does not include; the CPU included with a limit of 3 SUs.
+    let gpu: Uuid = client
+        .query_one(
+            "WITH gpu AS (INSERT INTO registry.resource (cluster_id, name, resource_type, unit, slurm_tres)
+                          VALUES ($1, 'GPU', 'gpu', 'gpu-hours', 'gres/gpu') RETURNING id),
+                  rate AS (INSERT INTO registry.resource_rate (resource_id, rate, valid_during)
+                           SELECT id, 1, '[2026-01-01,)' FROM gpu)
+             SELECT id FROM gpu",
+            &[&centre.cluster],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    client
+        .execute(
+            "INSERT INTO registry.allocation_resource (allocation_id, resource_id, cluster_id, amount_su) VALUES ($1, $2, $3, 3)",
+            &[&centre.allocation, &centre.cpu, &centre.cluster],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO registry.membership (allocation_id, person_id) VALUES ($1, $2)",
+            &[&centre.allocation, &centre.member],
+        )
+        .await
+        .unwrap();
+    let granted = async || -> (bool, bool) {
+        let row = client
+            .query_one(
+                "SELECT under_resource_limits, granted FROM report.access_explain WHERE person_id = $1",
+                &[&centre.member],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(granted().await, (true, true));
+
+    let outcomes = client
+        .query(
+            "SELECT record, su_amount, rejected FROM registry.charge_usage_batch(
+                 ARRAY[$1, $1]::uuid[], ARRAY['1', '2'], ARRAY['2026-03-01', '2026-03-01']::timestamptz[],
+                 ARRAY['2026-03-02', '2026-03-02']::timestamptz[], ARRAY[$2, $3]::uuid[], ARRAY[$4, $4]::uuid[],
+                 ARRAY[$5, $5]::uuid[], ARRAY[20, 20]::numeric[])",
+            &[&centre.cluster, &centre.cpu, &gpu, &centre.allocation, &centre.member],
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcomes[0].get::<_, Option<Decimal>>(1), Some(decimal("2")));
+    assert_eq!(
+        outcomes[1].get::<_, Option<String>>(2).as_deref(),
+        Some("allocation che260001 does not include resource GPU")
+    );
+    let balance = |resource: Uuid| {
+        let client = &client;
+        async move {
+            let row = client
+                .query_one(
+                    "SELECT limit_su, charged_su, remaining_su FROM report.allocation_resource_balance
+                     WHERE allocation_id = $1 AND resource_id = $2",
+                    &[&centre.allocation, &resource],
+                )
+                .await
+                .unwrap();
+            (
+                row.get::<_, Option<Decimal>>(0),
+                row.get::<_, Decimal>(1),
+                row.get::<_, Option<Decimal>>(2),
+            )
+        }
+    };
+    assert_eq!(
+        balance(centre.cpu).await,
+        (Some(decimal("3")), decimal("2"), Some(decimal("1")))
+    );
+    let gpu_rows: i64 = client
+        .query_one(
+            "SELECT count(*) FROM report.allocation_resource_balance WHERE resource_id = $1",
+            &[&gpu],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(gpu_rows, 0, "a resource it does not include has no balance");
+    assert_eq!(granted().await, (true, true), "under the limit");
+
+    charge(&database, &centre, "3", "2026-03-02", "10").await;
+    assert_eq!(
+        balance(centre.cpu).await,
+        (Some(decimal("3")), decimal("3"), Some(decimal("0")))
+    );
+    assert_eq!(
+        granted().await,
+        (false, false),
+        "the limit reached denies access, as a cap does"
+    );
+    let violations: i64 = client
+        .query_one("SELECT count(*) FROM report.ledger_violations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(violations, 0);
+}
+
+#[tokio::test]
+async fn an_allocation_without_chosen_resources_includes_every_resource_of_its_cluster() {
+    let database = TestDatabase::new().await;
+    let centre = centre(&database).await;
+    let client = database.pool().connection().await.unwrap();
+    let rows: Vec<(Uuid, Option<Decimal>)> = client
+        .query(
+            "SELECT resource_id, limit_su FROM report.allocation_resource_balance WHERE allocation_id = $1",
+            &[&centre.allocation],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert_eq!(rows, vec![(centre.cpu, None)]);
+    assert!(
+        charge(&database, &centre, "1", "2026-03-02", "10")
+            .await
+            .is_some()
+    );
+}
+
+#[test]
+fn usage_is_inserted_and_priced_only_by_the_one_charging_function() {
+    // The SU formula (round(raw / rate, 6)) and the rate lookup (resource_rate by window) live
+    // in V11's registry.su_of and registry.rate_in_force; every statement charges through
+    // registry.charge_usage_batch. (bench_seed_usage fills the ledger with constant rows for the
+    // balance benchmark, at rate 1 and SU 1, without pricing anything.)
+    let queries = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("queries");
+    for entry in std::fs::read_dir(&queries).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let sql = std::fs::read_to_string(&path).unwrap();
+        let code: String = sql
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(!code.contains("round("), "{name} computes SUs itself");
+        assert!(!code.contains("rate_at("), "{name} looks rates up itself");
+        if name != "bench_seed_usage.sql" {
+            assert!(
+                !code.contains("INSERT INTO registry.usage "),
+                "{name} charges usage without registry.charge_usage_batch"
+            );
+        }
+        assert!(
+            !(code.contains("registry.resource_rate") && code.contains("usage")),
+            "{name} reads rates for usage itself"
+        );
+    }
+}

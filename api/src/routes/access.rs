@@ -67,6 +67,8 @@ pub struct AccessExplanation {
     pub balance_positive: bool,
     /// The member is under their cap (or has none).
     pub under_cap: bool,
+    /// The allocation is under the SU limit of every resource it includes with one.
+    pub under_resource_limits: bool,
     /// All of the above: access is granted.
     pub granted: bool,
 }

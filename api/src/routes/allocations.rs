@@ -9,7 +9,7 @@ use deadpool_postgres::GenericClient;
 use purser_sql::pool::{query, query_items};
 use purser_sql::statements::{
     API_ALLOCATION_BALANCE, API_ALLOCATION_CREATE, API_ALLOCATION_GET, API_ALLOCATION_LIST,
-    API_ALLOCATION_SCOPE, API_ALLOCATION_SYNC,
+    API_ALLOCATION_SCOPE, API_ALLOCATION_SYNC, API_RESOURCE_GET,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -54,7 +54,21 @@ pub struct Allocation {
     pub created_at: DateTime<Utc>,
 }
 
-/// A new allocation. It covers every resource of its cluster.
+/// A resource a new allocation includes, with an optional SU limit.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncludedResource {
+    /// A resource of the allocation's cluster.
+    pub resource_id: Uuid,
+    /// The most SUs the allocation may charge for it, zero or more, as a decimal string;
+    /// reaching it denies access, as a member's cap does. Omitted: no limit of its own.
+    #[serde(default)]
+    #[schema(value_type = Option<Amount>)]
+    pub limit_su: Option<Decimal>,
+}
+
+/// A new allocation. It includes the `resources` listed, or every resource of its cluster
+/// (without limits) when they are omitted.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAllocation {
@@ -72,15 +86,40 @@ pub struct NewAllocation {
     pub starts_at: DateTime<Utc>,
     /// End of its window, after the start.
     pub ends_at: DateTime<Utc>,
+    /// The resources it includes (one or more, each once), each with an optional SU limit;
+    /// usage of any other resource is rejected. Omitted: every resource of its cluster, now and
+    /// later, without limits.
+    #[serde(default)]
+    #[schema(min_items = 1)]
+    pub resources: Option<Vec<IncludedResource>>,
+}
+
+/// Where a resource is (what the create checks before including it).
+#[derive(Debug, Deserialize)]
+struct ResourceCluster {
+    cluster_id: Uuid,
 }
 
 impl Checked for NewAllocation {
+    /// The window ends after it starts, and no resource is listed twice.
     fn check(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
         if self.ends_at <= self.starts_at {
-            vec![FieldError::new("/ends_at", "must be after starts_at")]
-        } else {
-            Vec::new()
+            errors.push(FieldError::new("/ends_at", "must be after starts_at"));
         }
+        let resources = self.resources.as_deref().unwrap_or_default();
+        for (index, resource) in resources.iter().enumerate() {
+            if resources[..index]
+                .iter()
+                .any(|earlier| earlier.resource_id == resource.resource_id)
+            {
+                errors.push(FieldError::new(
+                    &format!("/resources/{index}/resource_id"),
+                    format!("lists resource {} a second time", resource.resource_id),
+                ));
+            }
+        }
+        errors
     }
 }
 
@@ -224,8 +263,8 @@ async fn get_allocation_balance(
     get_in_scope(&state, &caller, API_ALLOCATION_BALANCE, id, "allocation").await
 }
 
-/// Creates an allocation covering every resource of its cluster, and enqueues
-/// `allocation.sync` for the cluster's site (admin).
+/// Creates an allocation including the resources listed (every resource of its cluster when
+/// none are), and enqueues `allocation.sync` for the cluster's site (admin).
 #[utoipa::path(post, path = "/v1/allocations", tag = "allocations", request_body = NewAllocation,
     params(IdempotencyHeader), responses((status = 201, body = AllocationWritten), Problems))]
 async fn create_allocation(
@@ -235,6 +274,14 @@ async fn create_allocation(
     Body(new): Body<NewAllocation>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
+    let included: Option<Vec<Uuid>> = new
+        .resources
+        .as_ref()
+        .map(|resources| resources.iter().map(|r| r.resource_id).collect());
+    let limits: Option<Vec<Option<Decimal>>> = new
+        .resources
+        .as_ref()
+        .map(|resources| resources.iter().map(|r| r.limit_su).collect());
     write_created(
         &state,
         &caller,
@@ -242,6 +289,19 @@ async fn create_allocation(
         &new,
         |written: &AllocationWritten| format!("/v1/allocations/{}", written.allocation.id),
         async |tx| {
+            for (index, resource_id) in included.iter().flatten().enumerate() {
+                let found: Vec<ResourceCluster> =
+                    query_items(tx, API_RESOURCE_GET, &[resource_id]).await?;
+                if found.first().map(|r| r.cluster_id) != Some(new.cluster_id) {
+                    return Err(ApiError::invalid_field(
+                        &format!("/resources/{index}/resource_id"),
+                        format!(
+                            "resource {resource_id} is not a resource of cluster {}",
+                            new.cluster_id
+                        ),
+                    ));
+                }
+            }
             let allocation: Allocation = created(
                 query_items(
                     tx,
@@ -253,6 +313,8 @@ async fn create_allocation(
                         &new.initial_su,
                         &new.starts_at,
                         &new.ends_at,
+                        &included,
+                        &limits,
                     ],
                 )
                 .await?,

@@ -1,7 +1,8 @@
 //! `/v1/usage`: job charges. Admins and site daemons (for their own site's cluster) submit
-//! batches, each record charged at the rate in force at the job's end; a job is charged once,
-//! so resubmitting is harmless, and one bad record never stops the batch. PIs see their
-//! allocations' charges, members their own.
+//! batches, each record charged at the rate in force at the job's end through
+//! `registry.charge_usage_batch`, the one charging path the importer uses too (docs/usage.md);
+//! a job is charged once, so resubmitting is harmless, and one bad record never stops the
+//! batch. PIs see their allocations' charges, members their own.
 
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod allocation_resources;
 mod authentication;
 mod authorization_matrix;
 mod errors;

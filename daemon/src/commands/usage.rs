@@ -23,7 +23,7 @@ enum UsageAction {
         /// The cluster the jobs ran on (registry.cluster.name).
         #[arg(long)]
         cluster: String,
-        /// Its format: TZ=UTC sacct --parsable2 --format=JobIDRaw,User,Account,Partition,Submit,Start,End,ElapsedRaw,AllocTRES,State, or sacct --json.
+        /// Its format: sacct --parsable2 (read by its header; times in the cluster's time_zone), or sacct --json. See docs/usage.md.
         #[arg(long, value_enum, default_value = "parsable2")]
         format: Format,
         /// The file.

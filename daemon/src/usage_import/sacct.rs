@@ -1,6 +1,11 @@
 //! Reading Slurm's `sacct` output, one job record at a time, in either of its two formats.
 //!
-//! **parsable2**, with times in UTC and exactly these fields, in this order:
+//! **parsable2**, read by its header: sacct may list more fields, in any order (XDMoD's
+//! `--format`, or `JobID,JobIDRaw,Cluster,Partition,Account,User,…`); Purser reads the ones it
+//! needs by name and ignores the rest. It needs `JobIDRaw` (or `JobID`), `User`, `Account`,
+//! `Partition`, `Submit`, `Start`, `End`, `ElapsedRaw` and `AllocTRES` or `AllocCPUS` (the
+//! CPU count is taken from `AllocCPUS` when `AllocTRES` has no `cpu`). A file without a header
+//! must hold exactly the documented fields, in this order:
 //!
 //! ```sh
 //! TZ=UTC sacct --allusers --allocations --parsable2 \
@@ -8,21 +13,25 @@
 //!     --starttime 2026-11-01 --endtime 2026-12-01 > november.txt
 //! ```
 //!
-//! The header line is optional (and checked when present). **json**: `sacct --allusers
-//! --allocations --json` (Slurm 22.05, data_parser v0.0.38); its `jobs` list is read one job
-//! at a time, so the file's size does not matter.
+//! Times are read in the cluster's time zone (`registry.cluster.time_zone`, UTC unless set):
+//! run sacct with `TZ` set to it. A file that is not parsable2 (plain fixed-width sacct output,
+//! CSV, `--parsable` with its trailing `|`, a header without a needed field, a binary file) is
+//! refused whole, before anything is charged. **json**: `sacct --allusers --allocations --json`
+//! (Slurm 22.05, data_parser v0.0.38); its `jobs` list is read one job at a time, so the file's
+//! size does not matter.
 //!
 //! TRES counts are read as Slurm writes them; memory is normalised to megabytes, which is what
 //! the JSON format counts (`mem=16G` in parsable2 is 16384).
 
 use std::io::BufRead;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-/// The fields `--format` must list, in order.
+/// The documented `--format` list: the fields, in order, of a file without a header.
 pub const PARSABLE2_FIELDS: [&str; 10] = [
     "JobIDRaw",
     "User",
@@ -35,6 +44,26 @@ pub const PARSABLE2_FIELDS: [&str; 10] = [
     "AllocTRES",
     "State",
 ];
+
+/// The sacct command that writes what Purser reads, for a cluster whose times are in `zone`.
+pub fn sacct_command(zone: Tz) -> String {
+    format!(
+        "TZ={} sacct --allusers --allocations --parsable2 --format={} --starttime START --endtime END > FILE",
+        zone.name(),
+        PARSABLE2_FIELDS.join(",")
+    )
+}
+
+/// Why a file cannot be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file is not what Purser reads: nothing of it is charged.
+    #[error("{0}")]
+    Refused(String),
+    /// Reading failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
 
 /// One job, as sacct reported it.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +78,8 @@ pub struct SacctJob {
     pub partition: String,
     /// When it was submitted.
     pub submit: DateTime<Utc>,
+    /// When it started; `None` when it never did.
+    pub start: Option<DateTime<Utc>>,
     /// When it ended; `None` while it has not.
     pub end: Option<DateTime<Utc>>,
     /// How long it ran, in seconds.
@@ -92,96 +123,275 @@ impl SacctRecord {
     }
 }
 
-/// Reads parsable2 records, calling `each` for every line but the header and blank lines.
-pub fn read_parsable2(
-    input: impl BufRead,
-    mut each: impl FnMut(SacctRecord) -> bool,
-) -> std::io::Result<()> {
-    for (index, line) in input.lines().enumerate() {
-        let line = line?;
-        let position = i64::try_from(index).unwrap_or(i64::MAX - 1) + 1;
-        if line.trim().is_empty() {
-            continue;
+/// Where the fields Purser needs are in a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Columns {
+    /// How many fields every line has.
+    count: usize,
+    job_id: usize,
+    user: usize,
+    account: usize,
+    partition: usize,
+    submit: usize,
+    start: usize,
+    end: usize,
+    elapsed: usize,
+    alloc_tres: Option<usize>,
+    alloc_cpus: Option<usize>,
+}
+
+impl Columns {
+    /// The documented order, for a file without a header.
+    const DOCUMENTED: Self = Self {
+        count: PARSABLE2_FIELDS.len(),
+        job_id: 0,
+        user: 1,
+        account: 2,
+        partition: 3,
+        submit: 4,
+        start: 5,
+        end: 6,
+        elapsed: 7,
+        alloc_tres: Some(8),
+        alloc_cpus: None,
+    };
+
+    /// The columns a header names, or what it lacks.
+    fn from_header(header: &[&str], zone: Tz) -> Result<Self, ReadError> {
+        let find = |name: &str| {
+            header
+                .iter()
+                .position(|field| field.trim().eq_ignore_ascii_case(name))
+        };
+        let mut missing = Vec::new();
+        let mut need = |name: &'static str| {
+            find(name).unwrap_or_else(|| {
+                missing.push(name);
+                0
+            })
+        };
+        let job_id = match find("JobIDRaw").or_else(|| find("JobID")) {
+            Some(index) => index,
+            None => need("JobIDRaw"),
+        };
+        let user = need("User");
+        let account = need("Account");
+        let partition = need("Partition");
+        let submit = need("Submit");
+        let start = need("Start");
+        let end = need("End");
+        let elapsed = need("ElapsedRaw");
+        let alloc_tres = find("AllocTRES");
+        let alloc_cpus = find("AllocCPUS");
+        if alloc_tres.is_none() && alloc_cpus.is_none() {
+            missing.push("AllocTRES");
         }
-        if position == 1 && line.starts_with("JobID") {
-            let header: Vec<&str> = line.split('|').collect();
-            if header != PARSABLE2_FIELDS {
-                let job = Err(format!(
-                    "the header lists {}; sacct must be run with --format={}",
-                    header.join(","),
-                    PARSABLE2_FIELDS.join(",")
-                ));
-                if !each(SacctRecord {
-                    position,
-                    raw: line,
-                    job,
-                }) {
-                    return Ok(());
-                }
+        if !missing.is_empty() {
+            return Err(ReadError::Refused(format!(
+                "its header lacks {} (it lists {}); run: {}",
+                missing.join(", "),
+                header.join(","),
+                sacct_command(zone)
+            )));
+        }
+        Ok(Self {
+            count: header.len(),
+            job_id,
+            user,
+            account,
+            partition,
+            submit,
+            start,
+            end,
+            elapsed,
+            alloc_tres,
+            alloc_cpus,
+        })
+    }
+}
+
+/// Whether a first line is a header: it names the job id field.
+fn is_header(fields: &[&str]) -> bool {
+    fields.iter().any(|field| {
+        let field = field.trim();
+        field.eq_ignore_ascii_case("JobIDRaw") || field.eq_ignore_ascii_case("JobID")
+    })
+}
+
+/// Refuses a file whose first line shows it is not parsable2, saying what it is instead.
+fn refuse_unless_parsable2(first: &str, zone: Tz) -> Result<(), ReadError> {
+    let refuse = |what: &str| {
+        Err(ReadError::Refused(format!(
+            "{what}, not sacct --parsable2 output; run: {}",
+            sacct_command(zone)
+        )))
+    };
+    if first.contains('\0') {
+        refuse("it is a binary file")
+    } else if !first.contains('|') && first.contains(',') {
+        refuse("it is CSV (fields separated by commas)")
+    } else if !first.contains('|') {
+        refuse("it is plain sacct output (fixed-width columns, which truncate long values)")
+    } else if first.ends_with('|') {
+        refuse("its lines end with |, as sacct --parsable writes them")
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads parsable2 records in the time zone `zone`, calling `each` for every line but the
+/// header and blank lines. The first line decides whether the file is read at all: a file
+/// that is not parsable2, or whose header lacks a needed field, is refused before `each` is
+/// called.
+pub fn read_parsable2(
+    mut input: impl BufRead,
+    zone: Tz,
+    mut each: impl FnMut(SacctRecord) -> bool,
+) -> Result<(), ReadError> {
+    let mut columns: Option<Columns> = None;
+    let mut bytes = Vec::new();
+    let mut position: i64 = 0;
+    loop {
+        bytes.clear();
+        if input.read_until(b'\n', &mut bytes)? == 0 {
+            return Ok(());
+        }
+        position += 1;
+        while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+            bytes.pop();
+        }
+        let text = std::str::from_utf8(&bytes);
+        let Some(columns) = &columns else {
+            let Ok(first) = text else {
+                return Err(ReadError::Refused(format!(
+                    "it is a binary file (its first line is not UTF-8 text), not sacct --parsable2 output; run: {}",
+                    sacct_command(zone)
+                )));
+            };
+            if first.trim().is_empty() {
+                continue;
+            }
+            refuse_unless_parsable2(first, zone)?;
+            let fields: Vec<&str> = first.split('|').collect();
+            if is_header(&fields) {
+                columns = Some(Columns::from_header(&fields, zone)?);
+                continue;
+            }
+            if fields.len() != PARSABLE2_FIELDS.len() {
+                return Err(ReadError::Refused(format!(
+                    "it has no header and its first line has {} fields; without a header the fields must be exactly --format={}; run: {}",
+                    fields.len(),
+                    PARSABLE2_FIELDS.join(","),
+                    sacct_command(zone)
+                )));
+            }
+            columns = Some(Columns::DOCUMENTED);
+            let first = first.to_string();
+            let job = parse_parsable2_line(&first, &Columns::DOCUMENTED, zone);
+            if !each(SacctRecord {
+                position,
+                raw: first,
+                job,
+            }) {
+                return Ok(());
             }
             continue;
-        }
-        let job = parse_parsable2_line(&line);
-        if !each(SacctRecord {
-            position,
-            raw: line,
-            job,
-        }) {
+        };
+        let (raw, job) = match text {
+            Ok(line) if line.trim().is_empty() => continue,
+            Ok(line) => (line.to_string(), parse_parsable2_line(line, columns, zone)),
+            Err(_) => (
+                String::from_utf8_lossy(&bytes).into_owned(),
+                Err("the line is not UTF-8 text".to_string()),
+            ),
+        };
+        if !each(SacctRecord { position, raw, job }) {
             return Ok(());
         }
     }
-    Ok(())
 }
 
-fn parse_parsable2_line(line: &str) -> Result<SacctJob, String> {
-    let mut fields = [""; PARSABLE2_FIELDS.len()];
-    let mut found = 0;
-    for (index, field) in line.split('|').enumerate() {
-        if let Some(slot) = fields.get_mut(index) {
-            *slot = field;
-        }
-        found = index + 1;
-    }
-    if found != PARSABLE2_FIELDS.len() {
+fn parse_parsable2_line(line: &str, columns: &Columns, zone: Tz) -> Result<SacctJob, String> {
+    let fields: Vec<&str> = line.split('|').collect();
+    if fields.len() != columns.count {
         return Err(format!(
-            "expected {} fields separated by |, found {found}",
-            PARSABLE2_FIELDS.len()
+            "expected {} fields separated by |, found {}",
+            columns.count,
+            fields.len()
         ));
     }
-    let field = |index: usize| -> Result<&str, String> {
+    let field = |index: usize, name: &str| -> Result<&str, String> {
         let value = fields[index].trim();
         if value.is_empty() {
-            Err(format!("{} is empty", PARSABLE2_FIELDS[index]))
+            Err(format!("{name} is empty"))
         } else {
             Ok(value)
         }
     };
-    let end = match fields[6].trim() {
-        "Unknown" | "None" | "" => None,
-        text => Some(parse_time(text, "End")?),
+    let optional_time = |index: usize, name: &str| match fields[index].trim() {
+        "Unknown" | "None" | "" => Ok(None),
+        text => local_time(text, name, zone).map(Some),
     };
+    let job_id = field(columns.job_id, "JobIDRaw")?;
+    if job_id.contains('.') {
+        return Err(format!(
+            "job {job_id} is a job step, whose usage its job already counts; run sacct with --allocations"
+        ));
+    }
+    let mut allocated_tres = match columns.alloc_tres {
+        Some(index) => parse_tres(fields[index].trim())?,
+        None => Vec::new(),
+    };
+    if let Some(index) = columns.alloc_cpus
+        && !allocated_tres.iter().any(|(name, _)| name == "cpu")
+        && !fields[index].trim().is_empty()
+    {
+        let cpus = fields[index].trim();
+        let count = cpus
+            .parse::<Decimal>()
+            .map_err(|_| format!("AllocCPUS {cpus:?} is not a number"))?;
+        allocated_tres.push(("cpu".to_string(), count));
+    }
     Ok(SacctJob {
-        job_id: field(0)?.to_string(),
-        user: field(1)?.to_string(),
-        account: field(2)?.to_string(),
-        partition: field(3)?.to_string(),
-        submit: parse_time(field(4)?, "Submit")?,
-        end,
-        elapsed_seconds: field(7)?.parse().map_err(|_| {
-            format!(
-                "ElapsedRaw {:?} is not a whole number of seconds",
-                fields[7]
-            )
-        })?,
-        allocated_tres: parse_tres(fields[8].trim())?,
+        job_id: job_id.to_string(),
+        user: field(columns.user, "User")?.to_string(),
+        account: field(columns.account, "Account")?.to_string(),
+        partition: field(columns.partition, "Partition")?.to_string(),
+        submit: local_time(field(columns.submit, "Submit")?, "Submit", zone)?,
+        start: optional_time(columns.start, "Start")?,
+        end: optional_time(columns.end, "End")?,
+        elapsed_seconds: {
+            let elapsed = fields[columns.elapsed].trim();
+            elapsed
+                .parse()
+                .map_err(|_| format!("ElapsedRaw {elapsed:?} is not a whole number of seconds"))?
+        },
+        allocated_tres,
     })
 }
 
-fn parse_time(text: &str, name: &str) -> Result<DateTime<Utc>, String> {
+/// A sacct time in the cluster's zone, as UTC. An ambiguous time (the hour repeated when
+/// daylight saving ends) is read as the earlier of the two.
+fn local_time(text: &str, name: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
     // chrono's ISO 8601 parser (FromStr) skips parsing a format string on every call.
-    text.parse::<NaiveDateTime>()
-        .map(|time| time.and_utc())
-        .map_err(|_| format!("{name} {text:?} is not a time like 2026-11-22T04:44:05 (UTC)"))
+    let naive = text.parse::<NaiveDateTime>().map_err(|_| {
+        format!(
+            "{name} {text:?} is not a time like 2026-11-22T04:44:05 ({})",
+            zone.name()
+        )
+    })?;
+    if zone == Tz::UTC {
+        return Ok(naive.and_utc());
+    }
+    zone.from_local_datetime(&naive)
+        .earliest()
+        .map(|time| time.with_timezone(&Utc))
+        .ok_or_else(|| {
+            format!(
+                "{name} {text:?} does not exist in {} (a daylight-saving gap)",
+                zone.name()
+            )
+        })
 }
 
 /// `billing=2,cpu=2,gres/gpu=1,mem=200M,node=1` to (name, count) pairs; memory in MB.
@@ -213,7 +423,7 @@ fn memory_megabytes(text: &str) -> Option<Decimal> {
         (at, 'T') => (&text[..at], Decimal::from(1024 * 1024)),
         _ => (text, Decimal::from(1)),
     };
-    Some(number.parse::<Decimal>().ok()? * factor)
+    number.parse::<Decimal>().ok()?.checked_mul(factor)
 }
 
 /// Reads the jobs of a `sacct --json` document one at a time, calling `each` for every one.
@@ -312,6 +522,7 @@ struct JsonJob {
 struct JsonTime {
     elapsed: i64,
     submission: i64,
+    start: i64,
     end: i64,
 }
 
@@ -364,6 +575,11 @@ impl JsonJob {
                 .filter(|p| !p.is_empty())
                 .ok_or("the job has no partition")?,
             submit: timestamp(self.time.submission, "submission")?,
+            start: if self.time.start > 0 {
+                Some(timestamp(self.time.start, "start")?)
+            } else {
+                None
+            },
             end: if self.time.end > 0 {
                 Some(timestamp(self.time.end, "end")?)
             } else {
@@ -380,13 +596,23 @@ mod tests {
     use super::*;
 
     fn parsable2(text: &str) -> Vec<SacctRecord> {
+        parsable2_in(text, Tz::UTC).unwrap()
+    }
+
+    fn parsable2_in(text: &str, zone: Tz) -> Result<Vec<SacctRecord>, ReadError> {
         let mut records = Vec::new();
-        read_parsable2(text.as_bytes(), |record| {
+        read_parsable2(text.as_bytes(), zone, |record| {
             records.push(record);
             true
-        })
-        .unwrap();
-        records
+        })?;
+        Ok(records)
+    }
+
+    fn refusal(text: &str) -> String {
+        match parsable2_in(text, Tz::UTC) {
+            Err(ReadError::Refused(reason)) => reason,
+            other => panic!("not refused: {other:?}"),
+        }
     }
 
     #[test]
@@ -436,6 +662,7 @@ mod tests {
         let mut from_text = Vec::new();
         read_parsable2(
             include_str!("../../tests/fixtures/sacct-22.05.parsable2").as_bytes(),
+            Tz::UTC,
             |record| {
                 from_text.push(record.job.unwrap());
                 true
@@ -472,12 +699,12 @@ mod tests {
     #[test]
     fn malformed_lines_are_rejected_with_a_reason_and_the_rest_still_read() {
         let text = "JobIDRaw|User|Account|Partition|Submit|Start|End|ElapsedRaw|AllocTRES|State\n\
-                    7|alice|che260001|debug|2026-11-22T04:44:05|x|2026-11-22T05:44:05|3600|cpu=4,gres/gpu=1,mem=16G|COMPLETED\n\
+                    7|alice|che260001|debug|2026-11-22T04:44:05|2026-11-22T04:44:05|2026-11-22T05:44:05|3600|cpu=4,gres/gpu=1,mem=16G|COMPLETED\n\
                     8|alice|che260001\n\
-                    9|alice|che260001|debug|yesterday|x|2026-11-22T05:44:05|3600|cpu=4|COMPLETED\n\
-                    10|alice|che260001|debug|2026-11-22T04:44:05|x|2026-11-22T05:44:05|an hour|cpu=4|COMPLETED\n\
-                    11|alice|che260001|debug|2026-11-22T04:44:05|x|2026-11-22T05:44:05|3600|cpu=four|COMPLETED\n\
-                    12|bob|che260001|debug|2026-11-22T04:44:05|x|Unknown|60|cpu=1|RUNNING\n";
+                    9|alice|che260001|debug|yesterday|2026-11-22T04:44:05|2026-11-22T05:44:05|3600|cpu=4|COMPLETED\n\
+                    10|alice|che260001|debug|2026-11-22T04:44:05|2026-11-22T04:44:05|2026-11-22T05:44:05|an hour|cpu=4|COMPLETED\n\
+                    11|alice|che260001|debug|2026-11-22T04:44:05|2026-11-22T04:44:05|2026-11-22T05:44:05|3600|cpu=four|COMPLETED\n\
+                    12|bob|che260001|debug|2026-11-22T04:44:05|2026-11-22T04:44:05|Unknown|60|cpu=1|RUNNING\n";
         let records = parsable2(text);
         assert_eq!(records.len(), 6);
         let good = records[0].job.as_ref().unwrap();
@@ -506,15 +733,126 @@ mod tests {
     }
 
     #[test]
-    fn a_header_with_other_fields_is_refused() {
-        let records = parsable2("JobID|User\n1|alice\n");
+    fn a_header_without_a_needed_field_refuses_the_file_naming_what_it_lacks() {
+        let reason = refusal("JobID|User\n1|alice\n");
         assert!(
-            records[0]
-                .job
-                .clone()
-                .unwrap_err()
-                .contains("--format=JobIDRaw,User,Account")
+            reason.contains(
+                "its header lacks Account, Partition, Submit, Start, End, ElapsedRaw, AllocTRES"
+            ),
+            "{reason}"
         );
+        assert!(
+            reason.contains("--format=JobIDRaw,User,Account"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn files_that_are_not_parsable2_are_refused_saying_what_they_are_and_what_to_run() {
+        let fixed_width = "JobID           JobName  Partition    Account  AllocCPUS      State ExitCode\n\
+                           ------------ ---------- ---------- ---------- ---------- ---------- --------\n\
+                           1                  test      debug  che260001          1  COMPLETED      0:0\n";
+        let csv = "JobIDRaw,User,Account\n1,alice,che260001\n";
+        let parsable =
+            "JobIDRaw|User|Account|Partition|Submit|Start|End|ElapsedRaw|AllocTRES|State|\n";
+        let binary = "\u{0}\u{1}ELF|\n";
+        let headerless_short = "1|alice|che260001\n";
+        for (text, what) in [
+            (fixed_width, "plain sacct output (fixed-width"),
+            (csv, "it is CSV"),
+            (parsable, "end with |, as sacct --parsable"),
+            (binary, "binary file"),
+            (
+                headerless_short,
+                "no header and its first line has 3 fields",
+            ),
+        ] {
+            let reason = refusal(text);
+            assert!(reason.contains(what), "{reason}");
+            assert!(
+                reason.contains("TZ=UTC sacct --allusers --allocations --parsable2 --format="),
+                "{reason}"
+            );
+            assert_eq!(reason.lines().count(), 1, "{reason}");
+        }
+        let invalid_utf8 = parsable2_in_bytes(b"\xff\xfe|x\n");
+        assert!(
+            matches!(invalid_utf8, Err(ReadError::Refused(reason)) if reason.contains("binary"))
+        );
+    }
+
+    fn parsable2_in_bytes(bytes: &[u8]) -> Result<Vec<SacctRecord>, ReadError> {
+        let mut records = Vec::new();
+        read_parsable2(bytes, Tz::UTC, |record| {
+            records.push(record);
+            true
+        })?;
+        Ok(records)
+    }
+
+    #[test]
+    fn a_header_in_another_order_with_more_fields_is_read_by_name() {
+        let text = "JobID|JobIDRaw|Cluster|Partition|Account|User|State|ElapsedRaw|Start|End|Submit|AllocCPUS|AllocTRES|NNodes\n\
+                    77_1|78|expanse|gpu|che260001|alice|COMPLETED|3600|2026-11-22T01:00:00|2026-11-22T02:00:00|2026-11-22T00:59:00|4|gres/gpu=2,mem=8G|1\n\
+                    79|79|expanse|gpu|che260001|bob|COMPLETED|60|2026-11-22T01:00:00|2026-11-22T01:01:00|2026-11-22T00:59:00|2|cpu=8|1\n";
+        let records = parsable2(text);
+        let first = records[0].job.as_ref().unwrap();
+        assert_eq!(
+            (
+                first.job_id.as_str(),
+                first.user.as_str(),
+                first.account.as_str(),
+                first.partition.as_str()
+            ),
+            ("78", "alice", "che260001", "gpu"),
+            "JobIDRaw wins over JobID"
+        );
+        assert_eq!(first.elapsed_seconds, 3600);
+        assert_eq!(
+            first.start.unwrap().to_rfc3339(),
+            "2026-11-22T01:00:00+00:00"
+        );
+        assert!(
+            first
+                .allocated_tres
+                .contains(&("cpu".to_string(), Decimal::from(4))),
+            "AllocCPUS when AllocTRES has no cpu"
+        );
+        assert!(
+            first
+                .allocated_tres
+                .contains(&("gres/gpu".to_string(), Decimal::from(2)))
+        );
+        let second = records[1].job.as_ref().unwrap();
+        assert_eq!(
+            second.allocated_tres,
+            vec![("cpu".to_string(), Decimal::from(8))],
+            "AllocTRES's cpu wins over AllocCPUS"
+        );
+    }
+
+    #[test]
+    fn times_are_read_in_the_clusters_time_zone() {
+        let text = "1|alice|che260001|debug|2026-07-01T08:00:00|2026-07-01T08:00:00|2026-07-01T09:00:00|3600|cpu=1|COMPLETED\n";
+        let zone: Tz = "America/Los_Angeles".parse().unwrap();
+        let records = parsable2_in(text, zone).unwrap();
+        let job = records[0].job.as_ref().unwrap();
+        assert_eq!(
+            job.submit.to_rfc3339(),
+            "2026-07-01T15:00:00+00:00",
+            "PDT is UTC−7"
+        );
+        assert_eq!(job.end.unwrap().to_rfc3339(), "2026-07-01T16:00:00+00:00");
+        let gap = "1|alice|che260001|debug|2026-03-08T02:30:00|Unknown|2026-03-08T03:30:00|0|cpu=1|CANCELLED\n";
+        let reason = parsable2_in(gap, zone).unwrap()[0].job.clone().unwrap_err();
+        assert!(reason.contains("daylight-saving gap"), "{reason}");
+    }
+
+    #[test]
+    fn job_steps_are_rejected_because_their_job_already_counts_them() {
+        let text = "5.batch|alice|che260001|debug|2026-11-22T01:00:00|2026-11-22T01:00:00|2026-11-22T02:00:00|3600|cpu=1|COMPLETED\n";
+        let reason = parsable2(text)[0].job.clone().unwrap_err();
+        assert!(reason.contains("--allocations"), "{reason}");
     }
 
     #[test]
