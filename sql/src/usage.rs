@@ -8,6 +8,7 @@ use deadpool_postgres::GenericClient;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::bind;
 use crate::error::DbError;
 use crate::pool::{execute, query, query_one};
 use crate::statements::{
@@ -73,7 +74,7 @@ pub async fn cluster_maps(
     client: &impl GenericClient,
     cluster_name: &str,
 ) -> Result<Option<ClusterMaps>, DbError> {
-    let Some(row) = query(client, IMPORT_CLUSTER, &[&cluster_name])
+    let Some(row) = query(client, bind!(IMPORT_CLUSTER, name = &cluster_name))
         .await?
         .into_iter()
         .next()
@@ -81,7 +82,7 @@ pub async fn cluster_maps(
         return Ok(None);
     };
     let cluster_id: Uuid = row.get("id");
-    let allocations = query(client, IMPORT_ALLOCATIONS, &[&cluster_id])
+    let allocations = query(client, bind!(IMPORT_ALLOCATIONS, cluster_id = &cluster_id))
         .await?
         .iter()
         .map(|row| AllocationWindow {
@@ -91,12 +92,12 @@ pub async fn cluster_maps(
             ends_at: row.get("ends_at"),
         })
         .collect();
-    let accounts = query(client, IMPORT_ACCOUNTS, &[&cluster_id])
+    let accounts = query(client, bind!(IMPORT_ACCOUNTS, cluster_id = &cluster_id))
         .await?
         .iter()
         .map(|row| (row.get("username"), row.get("person_id")))
         .collect();
-    let resources = query(client, IMPORT_RESOURCES, &[&cluster_id])
+    let resources = query(client, bind!(IMPORT_RESOURCES, cluster_id = &cluster_id))
         .await?
         .iter()
         .map(|row| ResourceMapping {
@@ -107,7 +108,7 @@ pub async fn cluster_maps(
         })
         .collect();
     let mut rates: HashMap<Uuid, Vec<RateWindow>> = HashMap::new();
-    for row in query(client, IMPORT_RATES, &[&cluster_id]).await? {
+    for row in query(client, bind!(IMPORT_RATES, cluster_id = &cluster_id)).await? {
         rates
             .entry(row.get("resource_id"))
             .or_default()
@@ -167,11 +168,17 @@ pub async fn start_import(
     source: &str,
     format: &str,
 ) -> Result<Uuid, DbError> {
-    Ok(
-        query_one(client, USAGE_IMPORT_START, &[&cluster_id, &source, &format])
-            .await?
-            .get("id"),
+    Ok(query_one(
+        client,
+        bind!(
+            USAGE_IMPORT_START,
+            cluster_id = &cluster_id,
+            source = &source,
+            format = &format,
+        ),
     )
+    .await?
+    .get("id"))
 }
 
 /// What one batch did.
@@ -207,18 +214,18 @@ pub async fn record_batch(
         let rates: Vec<Decimal> = charges.iter().map(|c| c.rate).collect();
         execute(
             &transaction,
-            USAGE_CHARGE_BATCH,
-            &[
-                &clusters,
-                &job_ids,
-                &submits,
-                &ends,
-                &resources,
-                &allocations,
-                &people,
-                &raws,
-                &rates,
-            ],
+            bind!(
+                USAGE_CHARGE_BATCH,
+                cluster_ids = &clusters,
+                job_ids = &job_ids,
+                submit_times = &submits,
+                end_times = &ends,
+                resource_ids = &resources,
+                allocation_ids = &allocations,
+                person_ids = &people,
+                raw_amounts = &raws,
+                rates = &rates,
+            ),
         )
         .await?
     };
@@ -229,8 +236,14 @@ pub async fn record_batch(
         let raw_records: Vec<&str> = rejections.iter().map(|r| r.record.as_str()).collect();
         execute(
             &transaction,
-            USAGE_REJECTIONS_INSERT,
-            &[&import_id, &lines, &job_ids, &reasons, &raw_records],
+            bind!(
+                USAGE_REJECTIONS_INSERT,
+                import_id = &import_id,
+                lines = &lines,
+                job_ids = &job_ids,
+                reasons = &reasons,
+                records = &raw_records,
+            ),
         )
         .await?;
     }
@@ -246,8 +259,14 @@ pub async fn record_batch(
     ];
     execute(
         &transaction,
-        USAGE_IMPORT_PROGRESS,
-        &[&import_id, &counts[0], &counts[1], &counts[2], &counts[3]],
+        bind!(
+            USAGE_IMPORT_PROGRESS,
+            id = &import_id,
+            records = &counts[0],
+            charged = &counts[1],
+            already_charged = &counts[2],
+            rejected = &counts[3],
+        ),
     )
     .await?;
     crate::pool::commit(transaction).await?;
@@ -256,7 +275,7 @@ pub async fn record_batch(
 
 /// Marks an import finished.
 pub async fn finish_import(client: &impl GenericClient, import_id: Uuid) -> Result<(), DbError> {
-    execute(client, USAGE_IMPORT_FINISH, &[&import_id])
+    execute(client, bind!(USAGE_IMPORT_FINISH, id = &import_id))
         .await
         .map(drop)
 }
