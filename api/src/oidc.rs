@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use purser_sql::bind;
 use purser_sql::pool::query;
 use purser_sql::statements::API_PERSON_BY_IDENTITY;
 use serde::Deserialize;
@@ -249,8 +250,11 @@ impl OidcVerifier {
         let client = state.pool.connection().await?;
         let rows = query(
             &client,
-            API_PERSON_BY_IDENTITY,
-            &[&self.config.identity_source, &subject],
+            bind!(
+                API_PERSON_BY_IDENTITY,
+                source = &self.config.identity_source,
+                external_id = &subject,
+            ),
         )
         .await?;
         rows.first().map(|row| row.get("person_id")).ok_or_else(|| {

@@ -183,7 +183,7 @@ macro_rules! bind {
             &[],
         )
     };
-    ($statement:path, $($name:ident = $value:expr,)* ..$rest:ty) => {
+    ($statement:path, $($name:ident = $value:expr,)* ..$rest:ty $(,)?) => {
         $crate::bind::PartialBinding::<$rest>::new(
             $statement,
             {

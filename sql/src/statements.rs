@@ -260,9 +260,9 @@ statements! {
         requester_id: UUID,
         kind: TEXT,
         justification: TEXT,
-        su_amount: NUMERIC,
-        status: TEXT,
-        ends_at: TIMESTAMPTZ,
+        requested_su: NUMERIC,
+        requested_status: TEXT,
+        requested_ends_at: TIMESTAMPTZ,
     );
     API_CLUSTER_ACCOUNT_CREATE = "api_cluster_account_create" (
         person_id: UUID,
@@ -332,7 +332,7 @@ statements! {
     API_MEMBERSHIP_SYNC = "api_membership_sync" (id: UUID);
     API_MEMBERSHIP_UPDATE = "api_membership_update" (
         id: UUID,
-        remove_cap: BOOL,
+        clear_cap: BOOL,
         cap_su: NUMERIC,
         status: TEXT,
         clear_ends_at: BOOL,
@@ -359,7 +359,7 @@ statements! {
         pi_id: UUID,
         organization_id: UUID,
         origination: TEXT,
-        origination_id: TEXT,
+        originated_id: TEXT,
     );
     API_PROJECT_GET = "api_project_get" (
         id: UUID,

@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use purser_sql::bind;
 use purser_sql::pool::query_items;
 use purser_sql::statements::{
     API_ORGANIZATION_CREATE, API_ORGANIZATION_GET, API_ORGANIZATION_LIST,
@@ -20,7 +21,7 @@ use crate::extract::{Body, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
-use crate::routes::{EVERYONE, SqlParams, create, list, one};
+use crate::routes::{EVERYONE, Paged, create, list, one};
 use crate::write::Idempotency;
 
 /// An organization.
@@ -75,10 +76,9 @@ async fn list_organizations(
     let cursor = filter.cursor.as_deref();
     list(
         &state,
-        API_ORGANIZATION_LIST,
+        bind!(API_ORGANIZATION_LIST, name = &filter.name, ..Paged),
         cursor,
         filter.limit,
-        &[&filter.name],
         |row: &Organization| row.id,
     )
     .await
@@ -96,7 +96,7 @@ async fn get_organization(
     caller.allow(EVERYONE)?;
     let client = state.pool.connection().await?;
     one(
-        query_items(&client, API_ORGANIZATION_GET, &[&id]).await?,
+        query_items(&client, bind!(API_ORGANIZATION_GET, id = &id)).await?,
         "organization",
         id,
     )
@@ -113,14 +113,12 @@ async fn create_organization(
     Body(new): Body<NewOrganization>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    let params: &SqlParams = &[&new.name];
     create::<Organization>(
         &state,
         &caller,
         &idempotency,
         &new,
-        API_ORGANIZATION_CREATE,
-        params,
+        bind!(API_ORGANIZATION_CREATE, name = &new.name),
     )
     .await
 }

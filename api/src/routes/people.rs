@@ -5,6 +5,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use purser_sql::bind;
 use purser_sql::statements::{
     API_CLUSTER_ACCOUNT_CREATE, API_CLUSTER_ACCOUNT_LIST, API_IDENTITY_CREATE, API_IDENTITY_LIST,
     API_PERSON_CREATE, API_PERSON_GET, API_PERSON_LIST,
@@ -22,7 +23,8 @@ use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
 use crate::routes::{
-    IdempotencyHeader, REGISTRY_READERS, SqlParams, create, get_in_scope, list, list_in_scope,
+    IdInScope, IdempotencyHeader, Paged, PagedInScope, REGISTRY_READERS, create, get_in_scope,
+    list, list_in_scope,
 };
 use crate::write::Idempotency;
 
@@ -179,15 +181,19 @@ async fn list_people(
     Params(filter): Params<PersonFilter>,
 ) -> Result<axum::Json<Page<Person>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let filters: &SqlParams = &[&filter.email, &filter.organization_id, &filter.status];
     let cursor = filter.cursor.as_deref();
     list_in_scope(
         &state,
         &caller,
-        API_PERSON_LIST,
+        bind!(
+            API_PERSON_LIST,
+            email = &filter.email,
+            organization_id = &filter.organization_id,
+            status = &filter.status,
+            ..PagedInScope,
+        ),
         cursor,
         filter.limit,
-        filters,
         |row: &Person| row.id,
     )
     .await
@@ -203,14 +209,27 @@ async fn get_person(
     Id(id): Id<Uuid>,
 ) -> Result<axum::Json<Person>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    get_in_scope(&state, &caller, API_PERSON_GET, id, "person").await
+    get_in_scope(
+        &state,
+        &caller,
+        bind!(API_PERSON_GET, ..IdInScope),
+        id,
+        "person",
+    )
+    .await
 }
 
 /// Refuses a request about a person the caller may not see.
 async fn require_visible(state: &AppState, caller: &Caller, id: Uuid) -> Result<(), ApiError> {
-    get_in_scope::<Person>(state, caller, API_PERSON_GET, id, "person")
-        .await
-        .map(|_| ())
+    get_in_scope::<Person>(
+        state,
+        caller,
+        bind!(API_PERSON_GET, ..IdInScope),
+        id,
+        "person",
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Records a person (admin).
@@ -223,14 +242,17 @@ async fn create_person(
     Body(new): Body<NewPerson>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    let params: &SqlParams = &[&new.name, &new.email, &new.organization_id];
     create::<Person>(
         &state,
         &caller,
         &idempotency,
         &new,
-        API_PERSON_CREATE,
-        params,
+        bind!(
+            API_PERSON_CREATE,
+            name = &new.name,
+            email = &new.email,
+            organization_id = &new.organization_id,
+        ),
     )
     .await
 }
@@ -248,13 +270,16 @@ async fn list_identities(
     caller.allow(REGISTRY_READERS)?;
     require_visible(&state, &caller, id).await?;
     let cursor = filter.cursor.as_deref();
-    let params: &SqlParams = &[&id, &filter.source];
     list(
         &state,
-        API_IDENTITY_LIST,
+        bind!(
+            API_IDENTITY_LIST,
+            person_id = &id,
+            source = &filter.source,
+            ..Paged,
+        ),
         cursor,
         filter.limit,
-        params,
         |row: &Identity| row.id,
     )
     .await
@@ -272,14 +297,17 @@ async fn create_identity(
     Body(new): Body<NewIdentity>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    let params: &SqlParams = &[&id, &new.source, &new.external_id];
     create::<Identity>(
         &state,
         &caller,
         &idempotency,
         &new,
-        API_IDENTITY_CREATE,
-        params,
+        bind!(
+            API_IDENTITY_CREATE,
+            person_id = &id,
+            source = &new.source,
+            external_id = &new.external_id,
+        ),
     )
     .await
 }
@@ -297,13 +325,16 @@ async fn list_cluster_accounts(
     caller.allow(REGISTRY_READERS)?;
     require_visible(&state, &caller, id).await?;
     let cursor = filter.cursor.as_deref();
-    let params: &SqlParams = &[&id, &filter.cluster_id];
     list(
         &state,
-        API_CLUSTER_ACCOUNT_LIST,
+        bind!(
+            API_CLUSTER_ACCOUNT_LIST,
+            person_id = &id,
+            cluster_id = &filter.cluster_id,
+            ..Paged,
+        ),
         cursor,
         filter.limit,
-        params,
         |row: &ClusterAccount| row.id,
     )
     .await
@@ -322,14 +353,18 @@ async fn create_cluster_account(
     Body(new): Body<NewClusterAccount>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    let params: &SqlParams = &[&id, &new.cluster_id, &new.username, &new.uid];
     create::<ClusterAccount>(
         &state,
         &caller,
         &idempotency,
         &new,
-        API_CLUSTER_ACCOUNT_CREATE,
-        params,
+        bind!(
+            API_CLUSTER_ACCOUNT_CREATE,
+            person_id = &id,
+            cluster_id = &new.cluster_id,
+            username = &new.username,
+            uid = &new.uid,
+        ),
     )
     .await
 }
