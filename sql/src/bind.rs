@@ -8,22 +8,23 @@
 //! # use purser_sql::bind;
 //! # use purser_sql::statements::API_ORGANIZATION_LIST;
 //! # use purser_sql::bind::Deferred;
-//! # enum Page {}
-//! # impl Deferred for Page { const NAMES: &'static [&'static str] = &["after", "fetch"]; }
+//! # enum Paged {}
+//! # impl Deferred for Paged { const NAMES: &'static [&'static str] = &["after", "fetch"]; }
 //! let id = 7_i64;
 //! let binding = bind!(purser_sql::statements::TASK_GET, id = &id);
 //! // A function that binds some parameters itself (here `after` and `fetch`) takes a partial
 //! // binding whose remaining parameters are its `Deferred` set.
 //! let name: Option<String> = None;
-//! let partial = bind!(API_ORGANIZATION_LIST, name = &name, ..Page);
+//! let partial = bind!(API_ORGANIZATION_LIST, name = &name, ..Paged);
 //! ```
 //!
 //! The names are checked at compile time against the declaration: a name the statement does
 //! not declare, a name given twice, or a declared parameter left without a value stops the
-//! build with a message naming the statement and the parameter. Two values of one type given
-//! in the wrong order therefore cannot happen; a declaration whose order disagrees with the
-//! SQL is caught by the test that prepares every statement and compares the declared types
-//! with the ones PostgreSQL infers.
+//! build with a message naming the statement and the parameter, so two values of one type
+//! cannot reach each other's parameters. What remains is the declaration itself: the test
+//! that prepares every statement compares the declared types with the ones PostgreSQL infers,
+//! which catches a declaration out of order unless the swapped parameters share a type; name
+//! parameters for what they hold and keep them in the order of the statement's header comment.
 //!
 //! ```compile_fail,E0080
 //! # use purser_sql::bind;
