@@ -9,6 +9,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use purser_sql::bind;
 use purser_sql::pool::query;
 use purser_sql::statements::API_TOKEN_AUTHENTICATE;
 use uuid::Uuid;
@@ -132,7 +133,7 @@ impl Caller {
 async fn authenticate_token(state: &AppState, secret: &str) -> Result<Caller, ApiError> {
     let client = state.pool.connection().await?;
     let hash = purser_sql::auth::secret_hash(secret);
-    let rows = query(&client, API_TOKEN_AUTHENTICATE, &[&hash]).await?;
+    let rows = query(&client, bind!(API_TOKEN_AUTHENTICATE, secret_hash = &hash)).await?;
     let row = rows.first().ok_or_else(|| {
         ApiError::Unauthenticated("the token is unknown, expired or revoked".to_string())
     })?;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use purser_sql::bind;
 use purser_sql::pool::query;
 use purser_sql::statements::API_PERSON_BY_IDENTITY;
 use serde::Deserialize;
@@ -249,14 +250,17 @@ impl OidcVerifier {
         let client = state.pool.connection().await?;
         let rows = query(
             &client,
-            API_PERSON_BY_IDENTITY,
-            &[&self.config.identity_source, &subject],
+            bind!(
+                API_PERSON_BY_IDENTITY,
+                source = &self.config.identity_source,
+                external_id = &subject,
+            ),
         )
         .await?;
         rows.first().map(|row| row.get("person_id")).ok_or_else(|| {
             ApiError::Forbidden(format!(
                 "subject {subject} is no person's {} identity",
-                self.config.identity_source
+                self.config.identity_source,
             ))
         })
     }
@@ -326,7 +330,7 @@ fn parse_keys(source_name: &str, text: &str) -> Result<Vec<Arc<VerifyingKey>>, O
             .and_then(|algorithm| algorithm.to_string().parse::<Algorithm>().ok())
         else {
             return Err(invalid(format!(
-                "key {name} has no \"alg\"; each key must name its algorithm"
+                "key {name} has no \"alg\"; each key must name its algorithm",
             )));
         };
         if matches!(

@@ -11,6 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use deadpool_postgres::Transaction;
+use purser_sql::bind;
 use purser_sql::pool::{begin, commit, execute, query, query_one};
 use purser_sql::statements::{
     API_IDEMPOTENCY_CLAIM, API_IDEMPOTENCY_GET, API_IDEMPOTENCY_STORE, API_SET_ACTOR,
@@ -116,13 +117,17 @@ async fn write_answering<T: Serialize>(
 ) -> Result<Response, ApiError> {
     let mut client = state.pool.connection().await?;
     let transaction = begin(&mut client).await?;
-    query(&transaction, API_SET_ACTOR, &[&caller.actor]).await?;
+    query(&transaction, bind!(API_SET_ACTOR, actor = &caller.actor)).await?;
     if let Some(key) = &idempotency.key {
         let fingerprint = fingerprint(&idempotency.target, request)?;
         let claimed = query(
             &transaction,
-            API_IDEMPOTENCY_CLAIM,
-            &[&caller.key, key, &fingerprint],
+            bind!(
+                API_IDEMPOTENCY_CLAIM,
+                caller_key = &caller.key,
+                key = key,
+                request_sha256 = &fingerprint,
+            ),
         )
         .await?;
         if claimed.is_empty() {
@@ -140,8 +145,13 @@ async fn write_answering<T: Serialize>(
         let code = i16::try_from(status.as_u16()).unwrap_or(i16::MAX);
         execute(
             &transaction,
-            API_IDEMPOTENCY_STORE,
-            &[&caller.key, key, &code, &body],
+            bind!(
+                API_IDEMPOTENCY_STORE,
+                caller_key = &caller.key,
+                key = key,
+                status = &code,
+                response = &body,
+            ),
         )
         .await?;
     }
@@ -181,7 +191,11 @@ async fn replay(
     key: &str,
     fingerprint: &[u8],
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let row = query_one(transaction, API_IDEMPOTENCY_GET, &[&caller.key, &key]).await?;
+    let row = query_one(
+        transaction,
+        bind!(API_IDEMPOTENCY_GET, caller_key = &caller.key, key = &key),
+    )
+    .await?;
     let stored: Vec<u8> = row.get("request_sha256");
     if stored != fingerprint {
         return Err(ApiError::invalid_field(

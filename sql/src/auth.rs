@@ -9,6 +9,7 @@ use rand::RngExt;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::bind;
 use crate::error::DbError;
 use crate::pool::{query, query_one};
 use crate::statements::{PERSON_BY_EMAIL, TOKEN_CREATE, TOKEN_LIST, TOKEN_REVOKE};
@@ -72,15 +73,15 @@ pub async fn create_token(
     let secret = format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
     let row = query_one(
         client,
-        TOKEN_CREATE,
-        &[
-            &token.name,
-            &secret_hash(&secret),
-            &token.role,
-            &token.person_id,
-            &token.site,
-            &token.expires_at,
-        ],
+        bind!(
+            TOKEN_CREATE,
+            name = &token.name,
+            secret_hash = &secret_hash(&secret),
+            role = &token.role,
+            person_id = &token.person_id,
+            site = &token.site,
+            expires_at = &token.expires_at,
+        ),
     )
     .await?;
     Ok((row.get("id"), secret))
@@ -88,7 +89,7 @@ pub async fn create_token(
 
 /// Every token, newest first.
 pub async fn list_tokens(client: &impl GenericClient) -> Result<Vec<TokenInfo>, DbError> {
-    Ok(query(client, TOKEN_LIST, &[])
+    Ok(query(client, bind!(TOKEN_LIST))
         .await?
         .iter()
         .map(|row| TokenInfo {
@@ -108,7 +109,9 @@ pub async fn list_tokens(client: &impl GenericClient) -> Result<Vec<TokenInfo>, 
 
 /// Revokes a token; `false` when there is no such unrevoked token.
 pub async fn revoke_token(client: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
-    Ok(!query(client, TOKEN_REVOKE, &[&id]).await?.is_empty())
+    Ok(!query(client, bind!(TOKEN_REVOKE, id = &id))
+        .await?
+        .is_empty())
 }
 
 /// The person with this email, regardless of case.
@@ -116,7 +119,7 @@ pub async fn person_by_email(
     client: &impl GenericClient,
     email: &str,
 ) -> Result<Option<Uuid>, DbError> {
-    Ok(query(client, PERSON_BY_EMAIL, &[&email])
+    Ok(query(client, bind!(PERSON_BY_EMAIL, email = &email))
         .await?
         .first()
         .map(|row| row.get("id")))

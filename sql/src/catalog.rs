@@ -4,6 +4,7 @@
 
 use deadpool_postgres::GenericClient;
 
+use crate::bind;
 use crate::error::DbError;
 use crate::pool::{DbPool, query, query_one};
 use crate::statements::{DATABASE_EXISTS, SCHEMA_COLUMNS, SCHEMA_OVERVIEW};
@@ -50,7 +51,7 @@ pub struct SchemaColumn {
 /// Every non-system schema (but `public`) and what it holds.
 pub async fn schema_overview(client: &impl GenericClient) -> Result<Vec<SchemaSummary>, DbError> {
     let mut schemas: Vec<SchemaSummary> = Vec::new();
-    for row in query(client, SCHEMA_OVERVIEW, &[]).await? {
+    for row in query(client, bind!(SCHEMA_OVERVIEW)).await? {
         let schema_name: String = row.get("schema_name");
         if schemas.last().is_none_or(|last| last.name != schema_name) {
             schemas.push(SchemaSummary {
@@ -72,7 +73,7 @@ pub async fn schema_overview(client: &impl GenericClient) -> Result<Vec<SchemaSu
             });
         }
     }
-    for row in query(client, SCHEMA_COLUMNS, &[]).await? {
+    for row in query(client, bind!(SCHEMA_COLUMNS)).await? {
         let schema_name: String = row.get("schema_name");
         let object_name: String = row.get("object_name");
         let object = schemas
@@ -94,7 +95,7 @@ pub async fn schema_overview(client: &impl GenericClient) -> Result<Vec<SchemaSu
 
 /// Whether the server has a database of this name.
 pub async fn database_exists(client: &impl GenericClient, name: &str) -> Result<bool, DbError> {
-    Ok(query_one(client, DATABASE_EXISTS, &[&name])
+    Ok(query_one(client, bind!(DATABASE_EXISTS, name = &name))
         .await?
         .get("present"))
 }

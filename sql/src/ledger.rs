@@ -4,6 +4,7 @@ use deadpool_postgres::GenericClient;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::bind;
 use crate::error::DbError;
 use crate::pool::query;
 use crate::statements::ALLOCATION_BALANCE_GET;
@@ -28,7 +29,7 @@ pub async fn allocation_balance(
     client: &impl GenericClient,
     allocation_id: Uuid,
 ) -> Result<Option<Balance>, DbError> {
-    let rows = query(client, ALLOCATION_BALANCE_GET, &[&allocation_id]).await?;
+    let rows = query(client, bind!(ALLOCATION_BALANCE_GET, id = &allocation_id)).await?;
     Ok(rows.first().map(|row| Balance {
         allocation_id: row.get("allocation_id"),
         initial_su: row.get("initial_su"),

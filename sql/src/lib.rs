@@ -5,6 +5,7 @@
 //! typed functions here.
 
 pub mod auth;
+pub mod bind;
 pub mod catalog;
 pub mod constraints;
 pub mod error;

@@ -5,6 +5,7 @@ use std::fmt;
 
 use deadpool_postgres::GenericClient;
 
+use crate::bind;
 use crate::error::DbError;
 use crate::pool::{DbPool, execute, query, query_one};
 use crate::statements::{
@@ -94,13 +95,13 @@ pub fn fingerprint() -> String {
 /// newer purser) or one whose contents differ from ours (a landed migration was edited).
 pub async fn plan(client: &impl GenericClient) -> Result<MigrationPlan, DbError> {
     let known = known_migrations();
-    let history_exists: bool = query_one(client, MIGRATION_HISTORY_EXISTS, &[])
+    let history_exists: bool = query_one(client, bind!(MIGRATION_HISTORY_EXISTS))
         .await?
         .get("present");
     let mut applied = Vec::new();
     let mut unknown = Vec::new();
     if history_exists {
-        for row in query(client, MIGRATION_HISTORY, &[]).await? {
+        for row in query(client, bind!(MIGRATION_HISTORY)).await? {
             let id = MigrationId {
                 version: row.get("version"),
                 name: row.get("name"),
@@ -139,10 +140,10 @@ pub async fn plan(client: &impl GenericClient) -> Result<MigrationPlan, DbError>
 /// once apply each migration once.
 pub async fn apply(pool: &DbPool) -> Result<Vec<MigrationId>, DbError> {
     let mut client = pool.connection().await?;
-    execute(&client, MIGRATION_LOCK, &[]).await?;
+    execute(&client, bind!(MIGRATION_LOCK)).await?;
     let outcome = apply_locked(&mut client).await;
     // Unlock even after a failure; if the connection broke, the lock went with it.
-    let unlocked = execute(&client, MIGRATION_UNLOCK, &[]).await;
+    let unlocked = execute(&client, bind!(MIGRATION_UNLOCK)).await;
     let applied = outcome?;
     unlocked?;
     Ok(applied)

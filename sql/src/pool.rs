@@ -1,4 +1,5 @@
-//! The connection pool every part of Purser uses, and the helpers that run a named statement.
+//! The connection pool every part of Purser uses, and the helpers that run a named statement
+//! with its parameters bound by name ([`crate::bind!`]).
 //!
 //! Connections are checked on the way out of the pool, so after a PostgreSQL restart the
 //! broken ones are dropped and new ones made: a pool never stays dead.
@@ -6,9 +7,9 @@
 use std::time::Duration;
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
+use crate::bind::Binding;
 use crate::error::{DbError, flatten_pg_error};
 use crate::statements::Statement;
 
@@ -105,40 +106,31 @@ fn describe_target(config: &tokio_postgres::Config) -> String {
 }
 
 /// Runs a statement and returns its rows.
-pub async fn query(
-    client: &impl GenericClient,
-    statement: Statement,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<Vec<Row>, DbError> {
+pub async fn query(client: &impl GenericClient, binding: Binding<'_>) -> Result<Vec<Row>, DbError> {
+    let statement = binding.statement();
     let prepared = prepare(client, statement).await?;
     client
-        .query(&prepared, params)
+        .query(&prepared, binding.values())
         .await
         .map_err(|error| DbError::Statement { statement, error })
 }
 
 /// Runs a statement that returns exactly one row.
-pub async fn query_one(
-    client: &impl GenericClient,
-    statement: Statement,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<Row, DbError> {
+pub async fn query_one(client: &impl GenericClient, binding: Binding<'_>) -> Result<Row, DbError> {
+    let statement = binding.statement();
     let prepared = prepare(client, statement).await?;
     client
-        .query_one(&prepared, params)
+        .query_one(&prepared, binding.values())
         .await
         .map_err(|error| DbError::Statement { statement, error })
 }
 
 /// Runs a statement and returns how many rows it touched.
-pub async fn execute(
-    client: &impl GenericClient,
-    statement: Statement,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<u64, DbError> {
+pub async fn execute(client: &impl GenericClient, binding: Binding<'_>) -> Result<u64, DbError> {
+    let statement = binding.statement();
     let prepared = prepare(client, statement).await?;
     client
-        .execute(&prepared, params)
+        .execute(&prepared, binding.values())
         .await
         .map_err(|error| DbError::Statement { statement, error })
 }
@@ -182,10 +174,10 @@ pub async fn commit(transaction: deadpool_postgres::Transaction<'_>) -> Result<(
 /// the API's statements render their rows in SQL, so the representation lives beside the query.
 pub async fn query_items<T: serde::de::DeserializeOwned>(
     client: &impl GenericClient,
-    statement: Statement,
-    params: &[&(dyn ToSql + Sync)],
+    binding: Binding<'_>,
 ) -> Result<Vec<T>, DbError> {
-    query(client, statement, params)
+    let statement = binding.statement();
+    query(client, binding)
         .await?
         .iter()
         .map(|row| {

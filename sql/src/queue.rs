@@ -14,6 +14,7 @@ use deadpool_postgres::GenericClient;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::bind;
 use crate::error::DbError;
 use crate::pool::{begin, commit, execute, query, query_one};
 use crate::statements::{
@@ -109,18 +110,18 @@ pub async fn enqueue(client: &impl GenericClient, task: &NewTask) -> Result<i64,
     let depends_on = (!task.depends_on.is_empty()).then_some(&task.depends_on);
     let row = query_one(
         client,
-        TASK_ENQUEUE,
-        &[
-            &task.site,
-            &task.kind,
-            &task.payload,
-            &task.priority,
-            &task.run_at,
-            &task.max_attempts,
-            &task.dedupe_key,
-            &task.lane,
-            &depends_on,
-        ],
+        bind!(
+            TASK_ENQUEUE,
+            site = &task.site,
+            kind = &task.kind,
+            payload = &task.payload,
+            priority = &task.priority,
+            run_at = &task.run_at,
+            max_attempts = &task.max_attempts,
+            dedupe_key = &task.dedupe_key,
+            lane = &task.lane,
+            depends_on = &depends_on,
+        ),
     )
     .await?;
     Ok(row.get("id"))
@@ -133,7 +134,16 @@ pub async fn enqueue_many(
     kind: &str,
     payloads: &[Value],
 ) -> Result<Vec<i64>, DbError> {
-    let rows = query(client, TASK_ENQUEUE_MANY, &[&site, &kind, &payloads]).await?;
+    let rows = query(
+        client,
+        bind!(
+            TASK_ENQUEUE_MANY,
+            site = &site,
+            kind = &kind,
+            payloads = &payloads,
+        ),
+    )
+    .await?;
     Ok(rows.iter().map(|row| row.get("id")).collect())
 }
 
@@ -184,17 +194,17 @@ pub async fn claim(
         .unzip();
     let rows = query(
         client,
-        TASK_CLAIM,
-        &[
-            &request.site,
-            &request.worker_id,
-            &clock.now(),
-            &request.kinds,
-            &request.limit,
-            &millis(request.lease),
-            &limited_kinds,
-            &free_slots,
-        ],
+        bind!(
+            TASK_CLAIM,
+            site = &request.site,
+            worker_id = &request.worker_id,
+            now = &clock.now(),
+            kinds = &request.kinds,
+            limit = &request.limit,
+            lease_ms = &millis(request.lease),
+            limited_kinds = &limited_kinds,
+            limited_slots = &free_slots,
+        ),
     )
     .await?;
     Ok(rows
@@ -253,16 +263,16 @@ pub async fn complete(
     }
     let row = query_one(
         client,
-        TASK_COMPLETE,
-        &[
-            &ids,
-            &attempts,
-            &results,
-            &clock.now(),
-            &applied_task_ids,
-            &applied_subjects,
-            &applied_states,
-        ],
+        bind!(
+            TASK_COMPLETE,
+            ids = &ids,
+            attempts = &attempts,
+            results = &results,
+            now = &clock.now(),
+            applied_task_ids = &applied_task_ids,
+            applied_subjects = &applied_subjects,
+            applied_states = &applied_states,
+        ),
     )
     .await?;
     Ok(row.get("accepted"))
@@ -303,15 +313,15 @@ pub async fn fail(
     let transaction = begin(client).await?;
     let rows = query(
         &transaction,
-        TASK_FAIL,
-        &[
-            &failure.id,
-            &failure.attempt,
-            &failure.retryable,
-            &millis(failure.backoff),
-            &failure.error,
-            &clock.now(),
-        ],
+        bind!(
+            TASK_FAIL,
+            id = &failure.id,
+            attempt = &failure.attempt,
+            retryable = &failure.retryable,
+            backoff_ms = &millis(failure.backoff),
+            error = &failure.error,
+            now = &clock.now(),
+        ),
     )
     .await?;
     let outcome = match rows.first().map(|row| row.get::<_, String>("state")) {
@@ -320,8 +330,11 @@ pub async fn fail(
             let reason = format!("dependency {} is dead", failure.id);
             query_one(
                 &transaction,
-                TASK_CANCEL_DEPENDENTS,
-                &[&vec![failure.id], &reason],
+                bind!(
+                    TASK_CANCEL_DEPENDENTS,
+                    ids = &vec![failure.id],
+                    reason = &reason,
+                ),
             )
             .await?;
             FailureOutcome::Dead
@@ -343,8 +356,13 @@ pub async fn heartbeat(
     let attempts: Vec<i32> = claims.iter().map(|(_, attempt)| *attempt).collect();
     let rows = query(
         client,
-        TASK_HEARTBEAT,
-        &[&ids, &attempts, &clock.now(), &millis(lease)],
+        bind!(
+            TASK_HEARTBEAT,
+            ids = &ids,
+            attempts = &attempts,
+            now = &clock.now(),
+            lease_ms = &millis(lease),
+        ),
     )
     .await?;
     Ok(rows.iter().map(|row| row.get("id")).collect())
@@ -367,7 +385,11 @@ pub async fn rescue_expired(
     clock: &Clock,
 ) -> Result<Rescued, DbError> {
     let transaction = begin(client).await?;
-    let rows = query(&transaction, TASK_RESCUE_EXPIRED, &[&site, &clock.now()]).await?;
+    let rows = query(
+        &transaction,
+        bind!(TASK_RESCUE_EXPIRED, site = &site, now = &clock.now()),
+    )
+    .await?;
     let mut rescued = Rescued::default();
     for row in &rows {
         let id: i64 = row.get("id");
@@ -381,8 +403,11 @@ pub async fn rescue_expired(
         let reason = "a dependency is dead (out of attempts after its lease lapsed)".to_string();
         query_one(
             &transaction,
-            TASK_CANCEL_DEPENDENTS,
-            &[&rescued.dead, &reason],
+            bind!(
+                TASK_CANCEL_DEPENDENTS,
+                ids = &rescued.dead,
+                reason = &reason,
+            ),
         )
         .await?;
     }
@@ -398,7 +423,16 @@ pub async fn release(
 ) -> Result<Vec<i64>, DbError> {
     let ids: Vec<i64> = claims.iter().map(|(id, _)| *id).collect();
     let attempts: Vec<i32> = claims.iter().map(|(_, attempt)| *attempt).collect();
-    let rows = query(client, TASK_RELEASE, &[&ids, &attempts, &clock.now()]).await?;
+    let rows = query(
+        client,
+        bind!(
+            TASK_RELEASE,
+            ids = &ids,
+            attempts = &attempts,
+            now = &clock.now(),
+        ),
+    )
+    .await?;
     Ok(rows.iter().map(|row| row.get("id")).collect())
 }
 
@@ -409,19 +443,26 @@ pub async fn prune(
     cutoff: DateTime<Utc>,
     batch: i64,
 ) -> Result<i64, DbError> {
-    Ok(query_one(client, TASK_PRUNE, &[&site, &cutoff, &batch])
-        .await?
-        .get("deleted"))
+    Ok(query_one(
+        client,
+        bind!(TASK_PRUNE, site = &site, before = &cutoff, limit = &batch),
+    )
+    .await?
+    .get("deleted"))
 }
 
 /// Cancels a task and what waits on it; a clear error when it is missing or finished.
 pub async fn cancel(client: &impl GenericClient, id: i64) -> Result<String, DbError> {
-    Ok(query_one(client, TASK_CANCEL, &[&id]).await?.get("state"))
+    Ok(query_one(client, bind!(TASK_CANCEL, id = &id))
+        .await?
+        .get("state"))
 }
 
 /// Runs a dead, cancelled or delayed task again now; returns its new state.
 pub async fn retry(client: &impl GenericClient, id: i64) -> Result<String, DbError> {
-    Ok(query_one(client, TASK_RETRY, &[&id]).await?.get("state"))
+    Ok(query_one(client, bind!(TASK_RETRY, id = &id))
+        .await?
+        .get("state"))
 }
 
 /// A task row, whole, for `task show` and `task list`.
@@ -498,7 +539,7 @@ impl TaskRecord {
 
 /// One task, if it exists.
 pub async fn get(client: &impl GenericClient, id: i64) -> Result<Option<TaskRecord>, DbError> {
-    let rows = query(client, TASK_GET, &[&id]).await?;
+    let rows = query(client, bind!(TASK_GET, id = &id)).await?;
     Ok(rows.first().map(TaskRecord::from_row))
 }
 
@@ -524,14 +565,14 @@ pub async fn list(
 ) -> Result<Vec<TaskRecord>, DbError> {
     let rows = query(
         client,
-        TASK_LIST,
-        &[
-            &filter.site,
-            &filter.state,
-            &filter.kind,
-            &filter.before_id,
-            &filter.limit,
-        ],
+        bind!(
+            TASK_LIST,
+            site = &filter.site,
+            state = &filter.state,
+            kind = &filter.kind,
+            before_id = &filter.before_id,
+            limit = &filter.limit,
+        ),
     )
     .await?;
     Ok(rows.iter().map(TaskRecord::from_row).collect())
@@ -556,7 +597,7 @@ pub struct AttemptRecord {
 
 /// A task's attempts, oldest first.
 pub async fn attempts(client: &impl GenericClient, id: i64) -> Result<Vec<AttemptRecord>, DbError> {
-    let rows = query(client, TASK_ATTEMPTS, &[&id]).await?;
+    let rows = query(client, bind!(TASK_ATTEMPTS, id = &id)).await?;
     Ok(rows
         .iter()
         .map(|row| AttemptRecord {
@@ -587,7 +628,7 @@ pub struct TaskCount {
 
 /// Task counts by site, kind and state.
 pub async fn stats(client: &impl GenericClient, clock: &Clock) -> Result<Vec<TaskCount>, DbError> {
-    let rows = query(client, TASK_STATS, &[&clock.now()]).await?;
+    let rows = query(client, bind!(TASK_STATS, now = &clock.now())).await?;
     Ok(rows
         .iter()
         .map(|row| TaskCount {
@@ -622,14 +663,14 @@ pub async fn register_worker(
 ) -> Result<(), DbError> {
     execute(
         client,
-        WORKER_REGISTER,
-        &[
-            &worker.id,
-            &worker.site,
-            &worker.hostname,
-            &worker.pid,
-            &worker.version,
-        ],
+        bind!(
+            WORKER_REGISTER,
+            id = &worker.id,
+            site = &worker.site,
+            hostname = &worker.hostname,
+            pid = &worker.pid,
+            version = &worker.version,
+        ),
     )
     .await
     .map(drop)
@@ -638,24 +679,28 @@ pub async fn register_worker(
 /// Whether a daemon process with this pid is registered and has not stopped cleanly (on this
 /// host, as far as the caller knows: pids are per host).
 pub async fn worker_running(client: &impl GenericClient, pid: i32) -> Result<bool, DbError> {
-    Ok(query_one(client, WORKER_RUNNING, &[&pid])
+    Ok(query_one(client, bind!(WORKER_RUNNING, pid = &pid))
         .await?
         .get("running"))
 }
 
 /// Marks a worker alive.
 pub async fn worker_seen(client: &impl GenericClient, id: Uuid) -> Result<(), DbError> {
-    execute(client, WORKER_SEEN, &[&id]).await.map(drop)
+    execute(client, bind!(WORKER_SEEN, id = &id))
+        .await
+        .map(drop)
 }
 
 /// Marks a worker cleanly stopped.
 pub async fn worker_stopped(client: &impl GenericClient, id: Uuid) -> Result<(), DbError> {
-    execute(client, WORKER_STOPPED, &[&id]).await.map(drop)
+    execute(client, bind!(WORKER_STOPPED, id = &id))
+        .await
+        .map(drop)
 }
 
 /// The sites the registry's clusters name, sorted: a cluster's tasks go to the site of its name.
 pub async fn cluster_sites(client: &impl GenericClient) -> Result<Vec<String>, DbError> {
-    Ok(query(client, SITE_CLUSTERS, &[])
+    Ok(query(client, bind!(SITE_CLUSTERS))
         .await?
         .iter()
         .map(|row| row.get("name"))

@@ -4,6 +4,7 @@
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
+use crate::bind;
 use crate::error::DbError;
 use crate::pool::{execute, query, query_one};
 use crate::statements::{BENCH_ANY_ALLOCATION, BENCH_SEED_CENTRE, BENCH_SEED_USAGE, SEED_DEMO};
@@ -16,11 +17,17 @@ pub async fn synthetic_centre(
     people: i32,
     allocations: i32,
 ) -> Result<Uuid, DbError> {
-    Ok(
-        query_one(client, BENCH_SEED_CENTRE, &[&name, &people, &allocations])
-            .await?
-            .get("cluster_id"),
+    Ok(query_one(
+        client,
+        bind!(
+            BENCH_SEED_CENTRE,
+            cluster_name = &name,
+            people = &people,
+            allocations = &allocations,
+        ),
     )
+    .await?
+    .get("cluster_id"))
 }
 
 /// Charges jobs `first..=last` of one CPU hour each on the cluster; returns how many.
@@ -30,7 +37,16 @@ pub async fn synthetic_usage(
     first: i64,
     last: i64,
 ) -> Result<u64, DbError> {
-    execute(client, BENCH_SEED_USAGE, &[&cluster_id, &first, &last]).await
+    execute(
+        client,
+        bind!(
+            BENCH_SEED_USAGE,
+            cluster_id = &cluster_id,
+            first_job = &first,
+            last_job = &last,
+        ),
+    )
+    .await
 }
 
 /// One allocation of the cluster.
@@ -38,14 +54,19 @@ pub async fn any_allocation(
     client: &impl GenericClient,
     cluster_id: Uuid,
 ) -> Result<Option<Uuid>, DbError> {
-    Ok(query(client, BENCH_ANY_ALLOCATION, &[&cluster_id])
-        .await?
-        .first()
-        .map(|row| row.get("id")))
+    Ok(query(
+        client,
+        bind!(BENCH_ANY_ALLOCATION, cluster_id = &cluster_id),
+    )
+    .await?
+    .first()
+    .map(|row| row.get("id")))
 }
 
 /// Loads the demo centre in one statement; returns how many allocations it made. Fails, and
 /// loads nothing, when its clusters already exist.
 pub async fn demo_centre(client: &impl GenericClient) -> Result<i64, DbError> {
-    Ok(query_one(client, SEED_DEMO, &[]).await?.get("allocations"))
+    Ok(query_one(client, bind!(SEED_DEMO))
+        .await?
+        .get("allocations"))
 }

@@ -9,6 +9,7 @@ use deadpool_postgres::GenericClient;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::bind;
 use crate::error::DbError;
 use crate::pool::{execute, query, query_one};
 use crate::statements::{
@@ -77,7 +78,7 @@ pub async fn cluster_maps(
     client: &impl GenericClient,
     cluster_name: &str,
 ) -> Result<Option<ClusterMaps>, DbError> {
-    let Some(row) = query(client, IMPORT_CLUSTER, &[&cluster_name])
+    let Some(row) = query(client, bind!(IMPORT_CLUSTER, name = &cluster_name))
         .await?
         .into_iter()
         .next()
@@ -91,7 +92,7 @@ pub async fn cluster_maps(
         elapsed_margin_seconds: row.get("elapsed_margin_seconds"),
         future_end_margin_seconds: row.get("future_end_margin_seconds"),
     };
-    let allocations = query(client, IMPORT_ALLOCATIONS, &[&cluster_id])
+    let allocations = query(client, bind!(IMPORT_ALLOCATIONS, cluster_id = &cluster_id))
         .await?
         .iter()
         .map(|row| AllocationWindow {
@@ -101,12 +102,12 @@ pub async fn cluster_maps(
             ends_at: row.get("ends_at"),
         })
         .collect();
-    let accounts = query(client, IMPORT_ACCOUNTS, &[&cluster_id])
+    let accounts = query(client, bind!(IMPORT_ACCOUNTS, cluster_id = &cluster_id))
         .await?
         .iter()
         .map(|row| (row.get("username"), row.get("person_id")))
         .collect();
-    let resources = query(client, IMPORT_RESOURCES, &[&cluster_id])
+    let resources = query(client, bind!(IMPORT_RESOURCES, cluster_id = &cluster_id))
         .await?
         .iter()
         .map(|row| ResourceMapping {
@@ -192,11 +193,17 @@ pub async fn start_import(
     source: &str,
     format: &str,
 ) -> Result<Uuid, DbError> {
-    Ok(
-        query_one(client, USAGE_IMPORT_START, &[&cluster_id, &source, &format])
-            .await?
-            .get("id"),
+    Ok(query_one(
+        client,
+        bind!(
+            USAGE_IMPORT_START,
+            cluster_id = &cluster_id,
+            source = &source,
+            format = &format,
+        ),
     )
+    .await?
+    .get("id"))
 }
 
 /// What one batch did.
@@ -236,17 +243,17 @@ pub async fn record_batch(
         let raws: Vec<Decimal> = charges.iter().map(|c| c.raw_amount).collect();
         let rows = query(
             &transaction,
-            USAGE_CHARGE_BATCH,
-            &[
-                &clusters,
-                &job_ids,
-                &submits,
-                &ends,
-                &resources,
-                &allocations,
-                &people,
-                &raws,
-            ],
+            bind!(
+                USAGE_CHARGE_BATCH,
+                cluster_ids = &clusters,
+                job_ids = &job_ids,
+                submit_times = &submits,
+                end_times = &ends,
+                resource_ids = &resources,
+                allocation_ids = &allocations,
+                person_ids = &people,
+                raw_amounts = &raws,
+            ),
         )
         .await?;
         let mut rejected_by_sql: HashMap<usize, String> = HashMap::new();
@@ -277,22 +284,28 @@ pub async fn record_batch(
         let raw_records: Vec<&str> = rejections.iter().map(|r| r.record.as_str()).collect();
         execute(
             &transaction,
-            USAGE_REJECTIONS_INSERT,
-            &[&import_id, &lines, &job_ids, &reasons, &raw_records],
+            bind!(
+                USAGE_REJECTIONS_INSERT,
+                import_id = &import_id,
+                lines = &lines,
+                job_ids = &job_ids,
+                reasons = &reasons,
+                records = &raw_records,
+            ),
         )
         .await?;
     }
     let count = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
     execute(
         &transaction,
-        USAGE_IMPORT_PROGRESS,
-        &[
-            &import_id,
-            &count(read),
-            &count(outcome.charged),
-            &count(outcome.already_charged),
-            &count(outcome.rejected),
-        ],
+        bind!(
+            USAGE_IMPORT_PROGRESS,
+            id = &import_id,
+            records = &count(read),
+            charged = &count(outcome.charged),
+            already_charged = &count(outcome.already_charged),
+            rejected = &count(outcome.rejected),
+        ),
     )
     .await?;
     crate::pool::commit(transaction).await?;
@@ -301,7 +314,7 @@ pub async fn record_batch(
 
 /// Marks an import finished and releases its lock (on the connection that started it).
 pub async fn finish_import(client: &impl GenericClient, import_id: Uuid) -> Result<(), DbError> {
-    execute(client, USAGE_IMPORT_FINISH, &[&import_id])
+    execute(client, bind!(USAGE_IMPORT_FINISH, id = &import_id))
         .await
         .map(drop)
 }
@@ -313,7 +326,10 @@ pub async fn fail_import(
     import_id: Uuid,
     reason: &str,
 ) -> Result<(), DbError> {
-    execute(client, USAGE_IMPORT_FAIL, &[&import_id, &reason])
-        .await
-        .map(drop)
+    execute(
+        client,
+        bind!(USAGE_IMPORT_FAIL, id = &import_id, failure = &reason),
+    )
+    .await
+    .map(drop)
 }

@@ -3,6 +3,7 @@
 //! (report.access_explain). PIs see their allocations, members themselves.
 
 use axum::extract::State;
+use purser_sql::bind;
 use purser_sql::statements::{API_ACCESS_DESIRED, API_ACCESS_EXPLAIN};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,7 +17,7 @@ use crate::extract::Params;
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
-use crate::routes::{REGISTRY_READERS, SqlParams, list_in_scope};
+use crate::routes::{PagedInScope, REGISTRY_READERS, list_in_scope};
 use crate::rules::Limit;
 
 /// A grant: this person should have access under this allocation's account on this cluster.
@@ -130,15 +131,19 @@ async fn list_desired_access(
     Params(filter): Params<AccessFilter>,
 ) -> Result<axum::Json<Page<DesiredAccess>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let filters: &SqlParams = &[&filter.cluster_id, &filter.person_id, &filter.allocation_id];
     let key = |row: &DesiredAccess| membership_key(row.allocation_id, row.person_id);
     list_in_scope(
         &state,
         &caller,
-        API_ACCESS_DESIRED,
+        bind!(
+            API_ACCESS_DESIRED,
+            cluster_id = &filter.cluster_id,
+            person_id = &filter.person_id,
+            allocation_id = &filter.allocation_id,
+            ..PagedInScope,
+        ),
         filter.cursor.as_deref(),
         filter.limit,
-        filters,
         key,
     )
     .await
@@ -153,20 +158,20 @@ async fn explain_access(
     Params(filter): Params<ExplanationFilter>,
 ) -> Result<axum::Json<Page<AccessExplanation>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let filters: &SqlParams = &[
-        &filter.cluster_id,
-        &filter.person_id,
-        &filter.allocation_id,
-        &filter.granted,
-    ];
     let key = |row: &AccessExplanation| membership_key(row.allocation_id, row.person_id);
     list_in_scope(
         &state,
         &caller,
-        API_ACCESS_EXPLAIN,
+        bind!(
+            API_ACCESS_EXPLAIN,
+            cluster_id = &filter.cluster_id,
+            person_id = &filter.person_id,
+            allocation_id = &filter.allocation_id,
+            granted = &filter.granted,
+            ..PagedInScope,
+        ),
         filter.cursor.as_deref(),
         filter.limit,
-        filters,
         key,
     )
     .await

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use purser_sql::bind;
 use purser_sql::pool::{query, query_items};
 use purser_sql::statements::{
     API_ALLOCATION_BALANCE, API_ALLOCATION_CREATE, API_ALLOCATION_GET, API_ALLOCATION_LIST,
@@ -25,8 +26,8 @@ use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::{ApiError, FieldError};
 use crate::routes::{
-    IdempotencyHeader, REGISTRY_READERS, SqlParams, created, enqueue_sync, get_in_scope,
-    list_in_scope,
+    IdInScope, IdempotencyHeader, PagedInScope, REGISTRY_READERS, RowId, created, enqueue_sync,
+    get_in_scope, list_in_scope,
 };
 use crate::rules::{Amount, Limit, ProjectStatus, SlurmAccount};
 use crate::write::{Idempotency, write_created};
@@ -188,13 +189,16 @@ pub async fn require_pi_of(
 ) -> Result<(), ApiError> {
     let rows = query(
         client,
-        API_ALLOCATION_SCOPE,
-        &[&allocation_id, &caller.person_id],
+        bind!(
+            API_ALLOCATION_SCOPE,
+            allocation_id = &allocation_id,
+            person_id = &caller.person_id,
+        ),
     )
     .await?;
     let not_found = || {
         ApiError::NotFound(format!(
-            "there is no allocation {allocation_id} that you may see"
+            "there is no allocation {allocation_id} that you may see",
         ))
     };
     let row = rows.first().ok_or_else(not_found)?;
@@ -207,7 +211,7 @@ pub async fn require_pi_of(
         Ok(())
     } else if is_member {
         Err(ApiError::Forbidden(format!(
-            "only the PI of allocation {allocation_id}'s project may do this"
+            "only the PI of allocation {allocation_id}'s project may do this",
         )))
     } else {
         Err(not_found())
@@ -223,15 +227,19 @@ async fn list_allocations(
     Params(filter): Params<AllocationFilter>,
 ) -> Result<axum::Json<Page<Allocation>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let filters: &SqlParams = &[&filter.project_id, &filter.cluster_id, &filter.status];
     let cursor = filter.cursor.as_deref();
     list_in_scope(
         &state,
         &caller,
-        API_ALLOCATION_LIST,
+        bind!(
+            API_ALLOCATION_LIST,
+            project_id = &filter.project_id,
+            cluster_id = &filter.cluster_id,
+            status = &filter.status,
+            ..PagedInScope,
+        ),
         cursor,
         filter.limit,
-        filters,
         |row: &Allocation| row.id,
     )
     .await
@@ -247,7 +255,14 @@ async fn get_allocation(
     Id(id): Id<Uuid>,
 ) -> Result<axum::Json<Allocation>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    get_in_scope(&state, &caller, API_ALLOCATION_GET, id, "allocation").await
+    get_in_scope(
+        &state,
+        &caller,
+        bind!(API_ALLOCATION_GET, ..IdInScope),
+        id,
+        "allocation",
+    )
+    .await
 }
 
 /// Shows an allocation's balance: one row read, however much usage it has.
@@ -260,7 +275,14 @@ async fn get_allocation_balance(
     Id(id): Id<Uuid>,
 ) -> Result<axum::Json<AllocationBalance>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    get_in_scope(&state, &caller, API_ALLOCATION_BALANCE, id, "allocation").await
+    get_in_scope(
+        &state,
+        &caller,
+        bind!(API_ALLOCATION_BALANCE, ..IdInScope),
+        id,
+        "allocation",
+    )
+    .await
 }
 
 /// Creates an allocation including the resources listed (every resource of its cluster when
@@ -291,13 +313,13 @@ async fn create_allocation(
         async |tx| {
             for (index, resource_id) in included.iter().flatten().enumerate() {
                 let found: Vec<ResourceCluster> =
-                    query_items(tx, API_RESOURCE_GET, &[resource_id]).await?;
+                    query_items(tx, bind!(API_RESOURCE_GET, id = resource_id)).await?;
                 if found.first().map(|r| r.cluster_id) != Some(new.cluster_id) {
                     return Err(ApiError::invalid_field(
                         &format!("/resources/{index}/resource_id"),
                         format!(
                             "resource {resource_id} is not a resource of cluster {}",
-                            new.cluster_id
+                            new.cluster_id,
                         ),
                     ));
                 }
@@ -305,22 +327,27 @@ async fn create_allocation(
             let allocation: Allocation = created(
                 query_items(
                     tx,
-                    API_ALLOCATION_CREATE,
-                    &[
-                        &new.project_id,
-                        &new.cluster_id,
-                        &new.account_name,
-                        &new.initial_su,
-                        &new.starts_at,
-                        &new.ends_at,
-                        &included,
-                        &limits,
-                    ],
+                    bind!(
+                        API_ALLOCATION_CREATE,
+                        project_id = &new.project_id,
+                        cluster_id = &new.cluster_id,
+                        account_name = &new.account_name,
+                        initial_su = &new.initial_su,
+                        starts_at = &new.starts_at,
+                        ends_at = &new.ends_at,
+                        resource_ids = &included,
+                        limits_su = &limits,
+                    ),
                 )
                 .await?,
             )?;
-            let task_id =
-                enqueue_sync(tx, API_ALLOCATION_SYNC, allocation.id, "allocation").await?;
+            let task_id = enqueue_sync(
+                tx,
+                bind!(API_ALLOCATION_SYNC, ..RowId),
+                allocation.id,
+                "allocation",
+            )
+            .await?;
             Ok(AllocationWritten {
                 allocation,
                 task_ids: vec![task_id],

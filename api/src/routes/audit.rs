@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
+use purser_sql::bind;
 use purser_sql::statements::API_AUDIT_LIST;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -15,7 +16,7 @@ use crate::extract::Params;
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
-use crate::routes::{SqlParams, list};
+use crate::routes::{Paged, list};
 use crate::rules::Limit;
 
 /// One change to a row.
@@ -76,20 +77,20 @@ async fn list_audit_events(
     Params(filter): Params<AuditFilter>,
 ) -> Result<axum::Json<Page<AuditEvent>>, ApiError> {
     caller.allow(&[Role::Admin, Role::Reader])?;
-    let params: &SqlParams = &[
-        &filter.table,
-        &filter.row_id,
-        &filter.actor,
-        &filter.since,
-        &filter.until,
-    ];
     let cursor = filter.cursor.as_deref();
     list(
         &state,
-        API_AUDIT_LIST,
+        bind!(
+            API_AUDIT_LIST,
+            table = &filter.table,
+            row_id = &filter.row_id,
+            actor = &filter.actor,
+            since = &filter.since,
+            until = &filter.until,
+            ..Paged,
+        ),
         cursor,
         filter.limit,
-        params,
         |row: &AuditEvent| row.id,
     )
     .await

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
+use purser_sql::bind;
 use purser_sql::pool::{query, query_one};
 use purser_sql::statements::{
     API_ALLOCATION_SYNC, API_CHANGE_REQUEST_DECIDE, API_CHANGE_REQUEST_GET,
@@ -32,7 +33,8 @@ use crate::routes::allocations::require_pi_of;
 use crate::routes::enqueue_sync;
 use crate::routes::ledger::withdrawal_refusal;
 use crate::routes::{
-    IdempotencyHeader, REGISTRY_READERS, SqlParams, get_in_scope, list_in_scope, one_in_scope,
+    IdInScope, IdempotencyHeader, PagedInScope, REGISTRY_READERS, RowId, get_in_scope,
+    list_in_scope, one_in_scope,
 };
 use crate::rules::{
     ChangeRequestKind, ChangeRequestState, Limit, NonBlank, PositiveAmount, ProjectStatus,
@@ -218,15 +220,19 @@ async fn list_change_requests(
     Params(filter): Params<ChangeRequestFilter>,
 ) -> Result<axum::Json<Page<ChangeRequest>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let filters: &SqlParams = &[&filter.allocation_id, &filter.state, &filter.requester_id];
     let cursor = filter.cursor.as_deref();
     list_in_scope(
         &state,
         &caller,
-        API_CHANGE_REQUEST_LIST,
+        bind!(
+            API_CHANGE_REQUEST_LIST,
+            allocation_id = &filter.allocation_id,
+            state = &filter.state,
+            requester_id = &filter.requester_id,
+            ..PagedInScope,
+        ),
         cursor,
         filter.limit,
-        filters,
         |row: &ChangeRequest| row.id,
     )
     .await
@@ -245,7 +251,7 @@ async fn get_change_request(
     get_in_scope(
         &state,
         &caller,
-        API_CHANGE_REQUEST_GET,
+        bind!(API_CHANGE_REQUEST_GET, ..IdInScope),
         id,
         "change request",
     )
@@ -258,7 +264,14 @@ async fn visible_request(
     caller: &Caller,
     id: Uuid,
 ) -> Result<ChangeRequest, ApiError> {
-    one_in_scope(client, caller, API_CHANGE_REQUEST_GET, id, "change request").await
+    one_in_scope(
+        client,
+        caller,
+        bind!(API_CHANGE_REQUEST_GET, ..IdInScope),
+        id,
+        "change request",
+    )
+    .await
 }
 
 /// Submits a change request (a PI for their allocations, an admin for anyone's).
@@ -309,16 +322,16 @@ async fn submit_change_request(
             }
             let row = query_one(
                 tx,
-                API_CHANGE_REQUEST_SUBMIT,
-                &[
-                    &new.allocation_id,
-                    &requester,
-                    &new.kind,
-                    &new.justification,
-                    &new.requested_su,
-                    &new.requested_status,
-                    &new.requested_ends_at,
-                ],
+                bind!(
+                    API_CHANGE_REQUEST_SUBMIT,
+                    allocation_id = &new.allocation_id,
+                    requester_id = &requester,
+                    kind = &new.kind,
+                    justification = &new.justification,
+                    requested_su = &new.requested_su,
+                    requested_status = &new.requested_status,
+                    requested_ends_at = &new.requested_ends_at,
+                ),
             )
             .await?;
             visible_request(tx, &caller, row.get("id")).await
@@ -356,7 +369,7 @@ async fn decide_in(
     decision: &str,
     comment: Option<&String>,
 ) -> Result<ChangeRequestDecided, ApiError> {
-    let rows = query(tx, API_CHANGE_REQUEST_OWNER, &[&id]).await?;
+    let rows = query(tx, bind!(API_CHANGE_REQUEST_OWNER, id = &id)).await?;
     let row = rows.first().ok_or_else(|| {
         ApiError::NotFound(format!("there is no change request {id} that you may see"))
     })?;
@@ -368,7 +381,7 @@ async fn decide_in(
         // Not theirs: as if it did not exist, unless they may see it.
         visible_request(tx, caller, id).await?;
         return Err(ApiError::Forbidden(format!(
-            "only the requester or an admin may cancel change request {id}"
+            "only the requester or an admin may cancel change request {id}",
         )));
     }
     if decision == "APPROVED"
@@ -377,15 +390,30 @@ async fn decide_in(
         && let Some(refusal) = withdrawal_refusal(tx, allocation_id, su).await?
     {
         return Err(ApiError::Conflict(format!(
-            "change request {id} cannot be approved: {refusal}"
+            "change request {id} cannot be approved: {refusal}",
         )));
     }
-    let diff_id: Option<Uuid> =
-        query_one(tx, API_CHANGE_REQUEST_DECIDE, &[&id, &decision, &comment])
-            .await?
-            .get("diff_id");
+    let diff_id: Option<Uuid> = query_one(
+        tx,
+        bind!(
+            API_CHANGE_REQUEST_DECIDE,
+            id = &id,
+            decision = &decision,
+            comment = &comment,
+        ),
+    )
+    .await?
+    .get("diff_id");
     let task_ids = match diff_id {
-        Some(_) => vec![enqueue_sync(tx, API_ALLOCATION_SYNC, allocation_id, "allocation").await?],
+        Some(_) => vec![
+            enqueue_sync(
+                tx,
+                bind!(API_ALLOCATION_SYNC, ..RowId),
+                allocation_id,
+                "allocation",
+            )
+            .await?,
+        ],
         None => Vec::new(),
     };
     Ok(ChangeRequestDecided {

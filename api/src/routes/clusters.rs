@@ -5,6 +5,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use purser_sql::bind;
 use purser_sql::pool::query_items;
 use purser_sql::statements::{
     API_CLUSTER_CREATE, API_CLUSTER_GET, API_CLUSTER_LIST, API_RATE_CREATE, API_RATE_GET,
@@ -23,7 +24,7 @@ use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::{ApiError, FieldError};
-use crate::routes::{EVERYONE, IdempotencyHeader, SqlParams, create, list, one};
+use crate::routes::{EVERYONE, IdempotencyHeader, Paged, create, list, one};
 use crate::rules::{Limit, NonBlank, PositiveAmount, ResourceType, SiteName, SlurmTres};
 use crate::write::Idempotency;
 
@@ -203,10 +204,9 @@ async fn list_clusters(
     let cursor = filter.cursor.as_deref();
     list(
         &state,
-        API_CLUSTER_LIST,
+        bind!(API_CLUSTER_LIST, name = &filter.name, ..Paged),
         cursor,
         filter.limit,
-        &[&filter.name],
         |row: &Cluster| row.id,
     )
     .await
@@ -224,7 +224,7 @@ async fn get_cluster(
     caller.allow(EVERYONE)?;
     let client = state.pool.connection().await?;
     one(
-        query_items(&client, API_CLUSTER_GET, &[&id]).await?,
+        query_items(&client, bind!(API_CLUSTER_GET, id = &id)).await?,
         "cluster",
         id,
     )
@@ -240,14 +240,16 @@ async fn create_cluster(
     Body(new): Body<NewCluster>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    let params: &SqlParams = &[&new.name, &new.description];
     create::<Cluster>(
         &state,
         &caller,
         &idempotency,
         &new,
-        API_CLUSTER_CREATE,
-        params,
+        bind!(
+            API_CLUSTER_CREATE,
+            name = &new.name,
+            description = &new.description,
+        ),
         |row: &Cluster| format!("/v1/clusters/{}", row.id),
     )
     .await
@@ -263,13 +265,11 @@ async fn list_resources(
 ) -> Result<axum::Json<Page<Resource>>, ApiError> {
     caller.allow(EVERYONE)?;
     let cursor = filter.cursor.as_deref();
-    let params: &SqlParams = &[&filter.cluster_id];
     list(
         &state,
-        API_RESOURCE_LIST,
+        bind!(API_RESOURCE_LIST, cluster_id = &filter.cluster_id, ..Paged),
         cursor,
         filter.limit,
-        params,
         |row: &Resource| row.id,
     )
     .await
@@ -287,7 +287,7 @@ async fn get_resource(
     caller.allow(EVERYONE)?;
     let client = state.pool.connection().await?;
     one(
-        query_items(&client, API_RESOURCE_GET, &[&id]).await?,
+        query_items(&client, bind!(API_RESOURCE_GET, id = &id)).await?,
         "resource",
         id,
     )
@@ -303,21 +303,20 @@ async fn create_resource(
     Body(new): Body<NewResource>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    let params: &SqlParams = &[
-        &new.cluster_id,
-        &new.name,
-        &new.resource_type,
-        &new.unit,
-        &new.slurm_partition,
-        &new.slurm_tres,
-    ];
     create::<Resource>(
         &state,
         &caller,
         &idempotency,
         &new,
-        API_RESOURCE_CREATE,
-        params,
+        bind!(
+            API_RESOURCE_CREATE,
+            cluster_id = &new.cluster_id,
+            name = &new.name,
+            resource_type = &new.resource_type,
+            unit = &new.unit,
+            slurm_partition = &new.slurm_partition,
+            slurm_tres = &new.slurm_tres,
+        ),
         |row: &Resource| format!("/v1/resources/{}", row.id),
     )
     .await
@@ -335,13 +334,11 @@ async fn list_rates(
 ) -> Result<axum::Json<Page<Rate>>, ApiError> {
     caller.allow(EVERYONE)?;
     let cursor = filter.cursor.as_deref();
-    let params: &SqlParams = &[&id, &filter.at];
     list(
         &state,
-        API_RATE_LIST,
+        bind!(API_RATE_LIST, resource_id = &id, at = &filter.at, ..Paged),
         cursor,
         filter.limit,
-        params,
         |row: &Rate| row.id,
     )
     .await
@@ -360,7 +357,11 @@ async fn get_rate(
     caller.allow(EVERYONE)?;
     let client = state.pool.connection().await?;
     one(
-        query_items(&client, API_RATE_GET, &[&id, &rate_id]).await?,
+        query_items(
+            &client,
+            bind!(API_RATE_GET, resource_id = &id, id = &rate_id),
+        )
+        .await?,
         "rate",
         rate_id,
     )
@@ -378,14 +379,18 @@ async fn create_rate(
     Body(new): Body<NewRate>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    let params: &SqlParams = &[&id, &new.rate, &new.valid_from, &new.valid_until];
     create::<Rate>(
         &state,
         &caller,
         &idempotency,
         &new,
-        API_RATE_CREATE,
-        params,
+        bind!(
+            API_RATE_CREATE,
+            resource_id = &id,
+            rate = &new.rate,
+            valid_from = &new.valid_from,
+            valid_until = &new.valid_until,
+        ),
         |row: &Rate| format!("/v1/resources/{}/rates/{}", row.resource_id, row.id),
     )
     .await

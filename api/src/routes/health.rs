@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use purser_sql::bind;
 use purser_sql::pool::{execute, query_one};
 use purser_sql::statements::{API_IDEMPOTENCY_PRUNE, API_READINESS};
 use serde::Serialize;
@@ -46,7 +47,7 @@ async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<(StatusCode, axum::Json<Health>), ApiError> {
     let client = state.pool.connection().await?;
-    let row = query_one(&client, API_READINESS, &[])
+    let row = query_one(&client, bind!(API_READINESS))
         .await
         .map_err(ApiError::unavailable)?;
     let applied: Option<i64> = row.get("version");
@@ -81,7 +82,7 @@ pub async fn prune_idempotency_keys(state: AppState) {
             continue;
         };
         loop {
-            match execute(&client, API_IDEMPOTENCY_PRUNE, &[&PRUNE_BATCH]).await {
+            match execute(&client, bind!(API_IDEMPOTENCY_PRUNE, limit = &PRUNE_BATCH)).await {
                 Ok(deleted) if deleted == u64::try_from(PRUNE_BATCH).unwrap_or(0) => continue,
                 Ok(_) => break,
                 Err(error) => {

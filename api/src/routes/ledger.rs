@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use purser_sql::bind;
 use purser_sql::pool::{query_items, query_one};
 use purser_sql::statements::{
     API_ADJUSTMENT_APPLY, API_ALLOCATION_GET, API_ALLOCATION_SYNC, API_DIFF_GET, API_DIFF_LIST,
@@ -27,12 +28,12 @@ use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::{ApiError, FieldError};
-use crate::rules::{DiffKind, Limit, NonBlank, PositiveAmount, SignedAmount};
 use crate::routes::allocations::{Allocation, require_pi_of};
 use crate::routes::{
-    IdempotencyHeader, REGISTRY_READERS, SqlParams, created, enqueue_sync, get_in_scope,
-    list_in_scope, one, one_in_scope,
+    IdInScope, IdempotencyHeader, PagedInScope, REGISTRY_READERS, RowId, created, enqueue_sync,
+    get_in_scope, list_in_scope, one, one_in_scope,
 };
+use crate::rules::{DiffKind, Limit, NonBlank, PositiveAmount, SignedAmount};
 use crate::write::{Idempotency, write_created};
 
 /// A change to an allocation, from its append-only ledger.
@@ -166,7 +167,15 @@ pub async fn withdrawal_refusal(
     allocation_id: Uuid,
     su: Decimal,
 ) -> Result<Option<String>, ApiError> {
-    let row = query_one(client, API_WITHDRAWAL_REFUSAL, &[&allocation_id, &su]).await?;
+    let row = query_one(
+        client,
+        bind!(
+            API_WITHDRAWAL_REFUSAL,
+            allocation_id = &allocation_id,
+            su = &su,
+        ),
+    )
+    .await?;
     Ok(row.get("refusal"))
 }
 
@@ -182,18 +191,27 @@ async fn list_diffs(
 ) -> Result<axum::Json<Page<AllocationDiff>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
     // An allocation the caller may not see is a 404, not an empty list.
-    get_in_scope::<Allocation>(&state, &caller, API_ALLOCATION_GET, id, "allocation")
-        .await
-        .map(|_| ())?;
-    let filters: &SqlParams = &[&id, &filter.kind];
+    get_in_scope::<Allocation>(
+        &state,
+        &caller,
+        bind!(API_ALLOCATION_GET, ..IdInScope),
+        id,
+        "allocation",
+    )
+    .await
+    .map(|_| ())?;
     let cursor = filter.cursor.as_deref();
     list_in_scope(
         &state,
         &caller,
-        API_DIFF_LIST,
+        bind!(
+            API_DIFF_LIST,
+            allocation_id = &id,
+            kind = &filter.kind,
+            ..PagedInScope,
+        ),
         cursor,
         filter.limit,
-        filters,
         |row: &AllocationDiff| row.id,
     )
     .await
@@ -216,9 +234,20 @@ async fn get_diff(
 ) -> Result<axum::Json<AllocationDiff>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
     let client = state.pool.connection().await?;
-    one_in_scope::<Allocation>(&client, &caller, API_ALLOCATION_GET, id, "allocation").await?;
+    one_in_scope::<Allocation>(
+        &client,
+        &caller,
+        bind!(API_ALLOCATION_GET, ..IdInScope),
+        id,
+        "allocation",
+    )
+    .await?;
     one(
-        query_items(&client, API_DIFF_GET, &[&id, &diff_id]).await?,
+        query_items(
+            &client,
+            bind!(API_DIFF_GET, allocation_id = &id, id = &diff_id),
+        )
+        .await?,
         "diff",
         diff_id,
     )
@@ -246,12 +275,22 @@ async fn adjust_allocation(
         |written: &AdjustmentWritten| diff_location(&written.diff),
         async |tx| {
             require_pi_of(tx, &caller, id).await?;
-            let diff_id: Uuid =
-                query_one(tx, API_ADJUSTMENT_APPLY, &[&id, &new.reason, &new.su_delta])
-                    .await?
-                    .get("diff_id");
-            let diff = created(query_items(tx, API_DIFF_GET, &[&id, &diff_id]).await?)?;
-            let task_id = enqueue_sync(tx, API_ALLOCATION_SYNC, id, "allocation").await?;
+            let diff_id: Uuid = query_one(
+                tx,
+                bind!(
+                    API_ADJUSTMENT_APPLY,
+                    allocation_id = &id,
+                    reason = &new.reason,
+                    su_delta = &new.su_delta,
+                ),
+            )
+            .await?
+            .get("diff_id");
+            let diff = created(
+                query_items(tx, bind!(API_DIFF_GET, allocation_id = &id, id = &diff_id)).await?,
+            )?;
+            let task_id =
+                enqueue_sync(tx, bind!(API_ALLOCATION_SYNC, ..RowId), id, "allocation").await?;
             Ok(AdjustmentWritten {
                 diff,
                 task_ids: vec![task_id],
@@ -277,13 +316,7 @@ async fn transfer_su(
         &caller,
         &idempotency,
         &new,
-        |written: &TransferWritten| {
-            written
-                .diffs
-                .first()
-                .map(diff_location)
-                .unwrap_or_default()
-        },
+        |written: &TransferWritten| written.diffs.first().map(diff_location).unwrap_or_default(),
         async |tx| {
             let ends = [new.from_allocation_id, new.to_allocation_id];
             for allocation in ends {
@@ -297,21 +330,29 @@ async fn transfer_su(
             }
             let transfer_id: Uuid = query_one(
                 tx,
-                API_TRANSFER,
-                &[
-                    &new.from_allocation_id,
-                    &new.to_allocation_id,
-                    &new.su,
-                    &new.reason,
-                ],
+                bind!(
+                    API_TRANSFER,
+                    from_allocation_id = &new.from_allocation_id,
+                    to_allocation_id = &new.to_allocation_id,
+                    su = &new.su,
+                    reason = &new.reason,
+                ),
             )
             .await?
             .get("transfer_id");
-            let diffs = query_items(tx, API_TRANSFER_DIFFS, &[&transfer_id]).await?;
+            let diffs =
+                query_items(tx, bind!(API_TRANSFER_DIFFS, transfer_id = &transfer_id)).await?;
             let mut task_ids = Vec::with_capacity(ends.len());
             for allocation in ends {
-                task_ids
-                    .push(enqueue_sync(tx, API_ALLOCATION_SYNC, allocation, "allocation").await?);
+                task_ids.push(
+                    enqueue_sync(
+                        tx,
+                        bind!(API_ALLOCATION_SYNC, ..RowId),
+                        allocation,
+                        "allocation",
+                    )
+                    .await?,
+                );
             }
             Ok(TransferWritten {
                 transfer_id,

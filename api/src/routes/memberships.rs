@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use purser_sql::bind;
 use purser_sql::pool::{query, query_items};
 use purser_sql::statements::{
     API_MEMBER_BALANCE, API_MEMBERSHIP_ALLOCATION, API_MEMBERSHIP_CREATE, API_MEMBERSHIP_GET,
@@ -27,8 +28,8 @@ use crate::page::Page;
 use crate::problem::{ApiError, FieldError};
 use crate::routes::allocations::require_pi_of;
 use crate::routes::{
-    IdempotencyHeader, REGISTRY_READERS, SqlParams, created, enqueue_sync, get_in_scope,
-    list_in_scope, one,
+    IdInScope, IdempotencyHeader, PagedInScope, REGISTRY_READERS, RowId, created, enqueue_sync,
+    get_in_scope, list_in_scope, one,
 };
 use crate::rules::{Amount, Limit, MembershipStatus};
 use crate::write::{Idempotency, write, write_created};
@@ -170,15 +171,19 @@ async fn list_memberships(
     Params(filter): Params<MembershipFilter>,
 ) -> Result<axum::Json<Page<Membership>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let filters: &SqlParams = &[&filter.allocation_id, &filter.person_id, &filter.status];
     let cursor = filter.cursor.as_deref();
     list_in_scope(
         &state,
         &caller,
-        API_MEMBERSHIP_LIST,
+        bind!(
+            API_MEMBERSHIP_LIST,
+            allocation_id = &filter.allocation_id,
+            person_id = &filter.person_id,
+            status = &filter.status,
+            ..PagedInScope,
+        ),
         cursor,
         filter.limit,
-        filters,
         |row: &Membership| row.id,
     )
     .await
@@ -194,7 +199,14 @@ async fn get_membership(
     Id(id): Id<Uuid>,
 ) -> Result<axum::Json<Membership>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    get_in_scope(&state, &caller, API_MEMBERSHIP_GET, id, "membership").await
+    get_in_scope(
+        &state,
+        &caller,
+        bind!(API_MEMBERSHIP_GET, ..IdInScope),
+        id,
+        "membership",
+    )
+    .await
 }
 
 /// Shows a member's use against their cap.
@@ -207,7 +219,14 @@ async fn get_member_balance(
     Id(id): Id<Uuid>,
 ) -> Result<axum::Json<MemberBalance>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    get_in_scope(&state, &caller, API_MEMBER_BALANCE, id, "membership").await
+    get_in_scope(
+        &state,
+        &caller,
+        bind!(API_MEMBER_BALANCE, ..IdInScope),
+        id,
+        "membership",
+    )
+    .await
 }
 
 /// Adds a member to an allocation and enqueues `membership.sync` (admin, or the allocation's
@@ -232,19 +251,24 @@ async fn create_membership(
             let membership: Membership = created(
                 query_items(
                     tx,
-                    API_MEMBERSHIP_CREATE,
-                    &[
-                        &new.allocation_id,
-                        &new.person_id,
-                        &new.cap_su,
-                        &new.starts_at,
-                        &new.ends_at,
-                    ],
+                    bind!(
+                        API_MEMBERSHIP_CREATE,
+                        allocation_id = &new.allocation_id,
+                        person_id = &new.person_id,
+                        cap_su = &new.cap_su,
+                        starts_at = &new.starts_at,
+                        ends_at = &new.ends_at,
+                    ),
                 )
                 .await?,
             )?;
-            let task_id =
-                enqueue_sync(tx, API_MEMBERSHIP_SYNC, membership.id, "membership").await?;
+            let task_id = enqueue_sync(
+                tx,
+                bind!(API_MEMBERSHIP_SYNC, ..RowId),
+                membership.id,
+                "membership",
+            )
+            .await?;
             Ok(MembershipWritten {
                 membership,
                 task_ids: vec![task_id],
@@ -275,7 +299,7 @@ async fn update_membership(
         &change,
         StatusCode::OK,
         async |tx| {
-            let rows = query(tx, API_MEMBERSHIP_ALLOCATION, &[&id]).await?;
+            let rows = query(tx, bind!(API_MEMBERSHIP_ALLOCATION, id = &id)).await?;
             let allocation_id: Uuid = rows
                 .first()
                 .map(|row| row.get("allocation_id"))
@@ -289,20 +313,25 @@ async fn update_membership(
             let new_end = change.ends_at.flatten();
             let rows = query_items(
                 tx,
-                API_MEMBERSHIP_UPDATE,
-                &[
-                    &id,
-                    &remove_cap,
-                    &new_cap,
-                    &change.status,
-                    &remove_end,
-                    &new_end,
-                ],
+                bind!(
+                    API_MEMBERSHIP_UPDATE,
+                    id = &id,
+                    clear_cap = &remove_cap,
+                    cap_su = &new_cap,
+                    status = &change.status,
+                    clear_ends_at = &remove_end,
+                    ends_at = &new_end,
+                ),
             )
             .await?;
             let axum::Json(membership): axum::Json<Membership> = one(rows, "membership", id)?;
-            let task_id =
-                enqueue_sync(tx, API_MEMBERSHIP_SYNC, membership.id, "membership").await?;
+            let task_id = enqueue_sync(
+                tx,
+                bind!(API_MEMBERSHIP_SYNC, ..RowId),
+                membership.id,
+                "membership",
+            )
+            .await?;
             Ok(MembershipWritten {
                 membership,
                 task_ids: vec![task_id],

@@ -1,6 +1,13 @@
 //! The endpoints, one module per resource. Each handler takes a [`crate::auth::Caller`], names
 //! the roles it allows, and reads with the caller's scope or writes through
 //! [`crate::write::write`].
+//!
+//! Handlers bind statements by name with [`purser_sql::bind!`]. The helpers here bind the
+//! parameters every list or scoped read shares themselves, so the handler leaves them to the
+//! helper by name: `bind!(API_ALLOCATION_LIST, status = &filter.status, …, ..PagedInScope)`
+//! for [`list_in_scope`] ([`Paged`] for [`list`], [`IdInScope`] for [`get_in_scope`] and
+//! [`one_in_scope`], [`RowId`] for [`enqueue_sync`]); the compiler checks that the handler and
+//! the helper together bind exactly the statement's parameters.
 
 pub mod access;
 pub mod allocations;
@@ -18,8 +25,8 @@ pub mod usage;
 
 use axum::response::Response;
 use deadpool_postgres::GenericClient;
+use purser_sql::bind::{Binding, Deferred, PartialBinding};
 use purser_sql::pool::query_items;
-use purser_sql::statements::Statement;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_postgres::types::ToSql;
@@ -31,9 +38,6 @@ use crate::auth::{Caller, Role};
 use crate::page::{self, Page};
 use crate::problem::ApiError;
 use crate::write::{Idempotency, write_created};
-
-/// A statement's parameters.
-pub type SqlParams<'a> = [&'a (dyn ToSql + Sync)];
 
 /// Every role: for the catalogue (organizations, clusters, resources, rates).
 pub const EVERYONE: &[Role] = &[
@@ -78,68 +82,130 @@ pub fn created<T: DeserializeOwned>(rows: Vec<T>) -> Result<T, ApiError> {
         .ok_or_else(|| ApiError::Internal("the insert returned no row".to_string()))
 }
 
-/// One page of a list. The statement's first two parameters are the key after which to start
-/// (decoded from `cursor`) and how many rows to fetch; `params` follow. `key` gives a row's key,
-/// from which the next page's cursor is made.
+/// The parameters [`list`] binds: `after`, the key after which the page starts (decoded from
+/// the cursor; a JSON array for a composite key), and `fetch`, how many rows to read.
+pub enum Paged {}
+
+impl Deferred for Paged {
+    const NAMES: &'static [&'static str] = &["after", "fetch"];
+}
+
+/// The parameters [`list_in_scope`] binds: those of [`Paged`], then the caller's scope
+/// (`scoped`, `scope_pi`, `scope_person`: [`crate::auth::Scope`]).
+pub enum PagedInScope {}
+
+impl Deferred for PagedInScope {
+    const NAMES: &'static [&'static str] =
+        &["after", "fetch", "scoped", "scope_pi", "scope_person"];
+}
+
+/// The parameters [`one_in_scope`] and [`get_in_scope`] bind: the row's `id`, then the caller's
+/// scope, as in [`PagedInScope`].
+pub enum IdInScope {}
+
+impl Deferred for IdInScope {
+    const NAMES: &'static [&'static str] = &["id", "scoped", "scope_pi", "scope_person"];
+}
+
+/// The parameter [`enqueue_sync`] binds: the registry row's `id`.
+pub enum RowId {}
+
+impl Deferred for RowId {
+    const NAMES: &'static [&'static str] = &["id"];
+}
+
+/// A page as the client asked for it: its size, and the values of a list statement's `after`
+/// and `fetch`.
+struct PageRequest<K> {
+    limit: u32,
+    after: Option<K>,
+    fetch: i64,
+}
+
+impl<K: DeserializeOwned + ToSql + Sync> PageRequest<K> {
+    /// Checks the page size and decodes the cursor.
+    fn new(cursor: Option<&str>, limit: Option<u32>) -> Result<Self, ApiError> {
+        let limit = page::limit(limit);
+        Ok(Self {
+            limit,
+            after: page::decode(cursor)?,
+            fetch: page::fetch_count(limit),
+        })
+    }
+
+    /// Runs the list statement, bound, and makes the page; `key` gives a row's key, from which
+    /// the next page's cursor is made.
+    async fn read<T: DeserializeOwned>(
+        &self,
+        state: &AppState,
+        statement: Binding<'_>,
+        key: impl Fn(&T) -> K,
+    ) -> Result<axum::Json<Page<T>>, ApiError>
+    where
+        K: Serialize,
+    {
+        let client = state.pool.connection().await?;
+        let rows = query_items(&client, statement).await?;
+        Ok(axum::Json(page::page(rows, self.limit, key)?))
+    }
+}
+
+/// One page of a list. The caller binds the statement's filters, and `list` the page
+/// ([`Paged`]) from `cursor` and `limit`. `key` gives a row's key, from which the next page's
+/// cursor is made.
 pub async fn list<T, K>(
     state: &AppState,
-    statement: Statement,
+    statement: PartialBinding<'_, Paged>,
     cursor: Option<&str>,
     limit: Option<u32>,
-    params: &SqlParams<'_>,
     key: impl Fn(&T) -> K,
 ) -> Result<axum::Json<Page<T>>, ApiError>
 where
     T: DeserializeOwned,
     K: Serialize + DeserializeOwned + ToSql + Sync,
 {
-    let limit = page::limit(limit);
-    let after: Option<K> = page::decode(cursor)?;
-    let fetch = page::fetch_count(limit);
-    let mut all: Vec<&(dyn ToSql + Sync)> = vec![&after, &fetch];
-    all.extend_from_slice(params);
-    let client = state.pool.connection().await?;
-    let rows = query_items(&client, statement, &all).await?;
-    Ok(axum::Json(page::page(rows, limit, key)?))
+    let request = PageRequest::<K>::new(cursor, limit)?;
+    let statement = statement.complete([&request.after, &request.fetch]);
+    request.read(state, statement, key).await
 }
 
-/// One page of a list PIs and members may read: as [`list`], with the caller's scope
-/// (scoped, PI, person) appended to `filters` as the statement's last three parameters.
+/// One page of a list PIs and members may read: as [`list`], and the caller's scope too
+/// ([`PagedInScope`]).
 pub async fn list_in_scope<T, K>(
     state: &AppState,
     caller: &Caller,
-    statement: Statement,
+    statement: PartialBinding<'_, PagedInScope>,
     cursor: Option<&str>,
     limit: Option<u32>,
-    filters: &SqlParams<'_>,
     key: impl Fn(&T) -> K,
 ) -> Result<axum::Json<Page<T>>, ApiError>
 where
     T: DeserializeOwned,
     K: Serialize + DeserializeOwned + ToSql + Sync,
 {
+    let request = PageRequest::<K>::new(cursor, limit)?;
     let scope = caller.scope();
-    let mut params = filters.to_vec();
-    params.extend_from_slice(&[&scope.scoped, &scope.pi, &scope.person]);
-    list(state, statement, cursor, limit, &params, key).await
+    let statement = statement.complete([
+        &request.after,
+        &request.fetch,
+        &scope.scoped,
+        &scope.pi,
+        &scope.person,
+    ]);
+    request.read(state, statement, key).await
 }
 
-/// The row with this id, if the caller's scope holds it: the statement's parameters are the id,
-/// then the scope (scoped, PI, person).
+/// The row with this id, if the caller's scope holds it ([`IdInScope`]).
 pub async fn one_in_scope<T: DeserializeOwned>(
     client: &impl GenericClient,
     caller: &Caller,
-    statement: Statement,
+    statement: PartialBinding<'_, IdInScope>,
     id: Uuid,
     what: &str,
 ) -> Result<T, ApiError> {
     let scope = caller.scope();
-    let rows = query_items(
-        client,
-        statement,
-        &[&id, &scope.scoped, &scope.pi, &scope.person],
-    )
-    .await?;
+    let statement = statement.complete([&id, &scope.scoped, &scope.pi, &scope.person]);
+    let rows = query_items(client, statement).await?;
     one(rows, what, id).map(|axum::Json(row)| row)
 }
 
@@ -147,7 +213,7 @@ pub async fn one_in_scope<T: DeserializeOwned>(
 pub async fn get_in_scope<T: DeserializeOwned>(
     state: &AppState,
     caller: &Caller,
-    statement: Statement,
+    statement: PartialBinding<'_, IdInScope>,
     id: Uuid,
     what: &str,
 ) -> Result<axum::Json<T>, ApiError> {
@@ -163,25 +229,25 @@ pub async fn create<T: Serialize + DeserializeOwned>(
     caller: &Caller,
     idempotency: &Idempotency,
     request: &impl Serialize,
-    statement: Statement,
-    params: &SqlParams<'_>,
+    statement: Binding<'_>,
     location: impl Fn(&T) -> String + Sync,
 ) -> Result<Response, ApiError> {
     write_created(state, caller, idempotency, request, location, async |tx| {
-        created::<T>(query_items(tx, statement, params).await?)
+        created::<T>(query_items(tx, statement).await?)
     })
     .await
 }
 
 /// Enqueues the sync task a registry row implies (`registry.enqueue_*_sync`, through
-/// `statement`) in the caller's transaction; 404 when the row does not exist.
+/// `statement`, which takes the row's id: [`RowId`]) in the caller's transaction; 404 when the
+/// row does not exist.
 pub async fn enqueue_sync(
     client: &impl GenericClient,
-    statement: Statement,
+    statement: PartialBinding<'_, RowId>,
     id: Uuid,
     what: &str,
 ) -> Result<i64, ApiError> {
-    let row = purser_sql::pool::query_one(client, statement, &[&id]).await?;
+    let row = purser_sql::pool::query_one(client, statement.complete([&id])).await?;
     row.get::<_, Option<i64>>("task_id")
         .ok_or_else(|| ApiError::NotFound(format!("there is no {what} {id}")))
 }

@@ -5,6 +5,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use purser_sql::bind;
 use purser_sql::pool::query_items;
 use purser_sql::statements::{
     API_ORGANIZATION_CREATE, API_ORGANIZATION_GET, API_ORGANIZATION_LIST,
@@ -21,7 +22,7 @@ use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::{ApiError, FieldError};
-use crate::routes::{EVERYONE, SqlParams, create, list, one};
+use crate::routes::{EVERYONE, Paged, create, list, one};
 use crate::rules::{Limit, NonBlank, Origination};
 use crate::write::Idempotency;
 
@@ -110,10 +111,15 @@ async fn list_organizations(
     let cursor = filter.cursor.as_deref();
     list(
         &state,
-        API_ORGANIZATION_LIST,
+        bind!(
+            API_ORGANIZATION_LIST,
+            name = &filter.name,
+            origination = &filter.origination,
+            originated_id = &filter.originated_id,
+            ..Paged,
+        ),
         cursor,
         filter.limit,
-        &[&filter.name, &filter.origination, &filter.originated_id],
         |row: &Organization| row.id,
     )
     .await
@@ -131,7 +137,7 @@ async fn get_organization(
     caller.allow(EVERYONE)?;
     let client = state.pool.connection().await?;
     one(
-        query_items(&client, API_ORGANIZATION_GET, &[&id]).await?,
+        query_items(&client, bind!(API_ORGANIZATION_GET, id = &id)).await?,
         "organization",
         id,
     )
@@ -148,14 +154,17 @@ async fn create_organization(
     Body(new): Body<NewOrganization>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    let params: &SqlParams = &[&new.name, &new.origination, &new.originated_id];
     create::<Organization>(
         &state,
         &caller,
         &idempotency,
         &new,
-        API_ORGANIZATION_CREATE,
-        params,
+        bind!(
+            API_ORGANIZATION_CREATE,
+            name = &new.name,
+            origination = &new.origination,
+            originated_id = &new.originated_id,
+        ),
         |row: &Organization| format!("/v1/organizations/{}", row.id),
     )
     .await

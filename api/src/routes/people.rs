@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
+use purser_sql::bind;
 use purser_sql::pool::{query, query_items};
 use purser_sql::statements::{
     API_CLUSTER_ACCOUNT_BLOCKERS, API_CLUSTER_ACCOUNT_CREATE, API_CLUSTER_ACCOUNT_DELETE,
@@ -31,8 +32,8 @@ use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::{ApiError, FieldError};
 use crate::routes::{
-    IdempotencyHeader, REGISTRY_READERS, SqlParams, create, created, get_in_scope, list,
-    list_in_scope, one, one_in_scope,
+    IdInScope, IdempotencyHeader, Paged, PagedInScope, REGISTRY_READERS, create, created,
+    get_in_scope, list, list_in_scope, one, one_in_scope,
 };
 use crate::rules::{Email, IdentitySource, Limit, NonBlank, PersonStatus, PosixUsername};
 use crate::write::{Idempotency, write};
@@ -253,15 +254,19 @@ async fn list_people(
     Params(filter): Params<PersonFilter>,
 ) -> Result<axum::Json<Page<Person>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let filters: &SqlParams = &[&filter.email, &filter.organization_id, &filter.status];
     let cursor = filter.cursor.as_deref();
     list_in_scope(
         &state,
         &caller,
-        API_PERSON_LIST,
+        bind!(
+            API_PERSON_LIST,
+            email = &filter.email,
+            organization_id = &filter.organization_id,
+            status = &filter.status,
+            ..PagedInScope,
+        ),
         cursor,
         filter.limit,
-        filters,
         |row: &Person| row.id,
     )
     .await
@@ -277,14 +282,27 @@ async fn get_person(
     Id(id): Id<Uuid>,
 ) -> Result<axum::Json<Person>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    get_in_scope(&state, &caller, API_PERSON_GET, id, "person").await
+    get_in_scope(
+        &state,
+        &caller,
+        bind!(API_PERSON_GET, ..IdInScope),
+        id,
+        "person",
+    )
+    .await
 }
 
 /// Refuses a request about a person the caller may not see.
 async fn require_visible(state: &AppState, caller: &Caller, id: Uuid) -> Result<(), ApiError> {
-    get_in_scope::<Person>(state, caller, API_PERSON_GET, id, "person")
-        .await
-        .map(|_| ())
+    get_in_scope::<Person>(
+        state,
+        caller,
+        bind!(API_PERSON_GET, ..IdInScope),
+        id,
+        "person",
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Records a person (admin).
@@ -297,21 +315,20 @@ async fn create_person(
     Body(new): Body<NewPerson>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    let params: &SqlParams = &[
-        &new.name,
-        &new.email,
-        &new.organization_id,
-        &new.first_name,
-        &new.middle_name,
-        &new.last_name,
-    ];
     create::<Person>(
         &state,
         &caller,
         &idempotency,
         &new,
-        API_PERSON_CREATE,
-        params,
+        bind!(
+            API_PERSON_CREATE,
+            name = &new.name,
+            email = &new.email,
+            organization_id = &new.organization_id,
+            first_name = &new.first_name,
+            middle_name = &new.middle_name,
+            last_name = &new.last_name,
+        ),
         |row: &Person| format!("/v1/people/{}", row.id),
     )
     .await
@@ -330,13 +347,16 @@ async fn list_identities(
     caller.allow(REGISTRY_READERS)?;
     require_visible(&state, &caller, id).await?;
     let cursor = filter.cursor.as_deref();
-    let params: &SqlParams = &[&id, &filter.source];
     list(
         &state,
-        API_IDENTITY_LIST,
+        bind!(
+            API_IDENTITY_LIST,
+            person_id = &id,
+            source = &filter.source,
+            ..Paged,
+        ),
         cursor,
         filter.limit,
-        params,
         |row: &Identity| row.id,
     )
     .await
@@ -355,7 +375,11 @@ async fn get_identity(
     caller.allow(REGISTRY_READERS)?;
     require_visible(&state, &caller, id).await?;
     let client = state.pool.connection().await?;
-    let rows = query_items(&client, API_IDENTITY_GET, &[&id, &identity_id]).await?;
+    let rows = query_items(
+        &client,
+        bind!(API_IDENTITY_GET, person_id = &id, id = &identity_id),
+    )
+    .await?;
     one(rows, "identity", identity_id)
 }
 
@@ -371,14 +395,17 @@ async fn create_identity(
     Body(new): Body<NewIdentity>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    let params: &SqlParams = &[&id, &new.source, &new.external_id];
     create::<Identity>(
         &state,
         &caller,
         &idempotency,
         &new,
-        API_IDENTITY_CREATE,
-        params,
+        bind!(
+            API_IDENTITY_CREATE,
+            person_id = &id,
+            source = &new.source,
+            external_id = &new.external_id,
+        ),
         |row: &Identity| format!("/v1/people/{}/identities/{}", row.person_id, row.id),
     )
     .await
@@ -397,13 +424,16 @@ async fn list_cluster_accounts(
     caller.allow(REGISTRY_READERS)?;
     require_visible(&state, &caller, id).await?;
     let cursor = filter.cursor.as_deref();
-    let params: &SqlParams = &[&id, &filter.cluster_id];
     list(
         &state,
-        API_CLUSTER_ACCOUNT_LIST,
+        bind!(
+            API_CLUSTER_ACCOUNT_LIST,
+            person_id = &id,
+            cluster_id = &filter.cluster_id,
+            ..Paged,
+        ),
         cursor,
         filter.limit,
-        params,
         |row: &ClusterAccount| row.id,
     )
     .await
@@ -422,7 +452,11 @@ async fn get_cluster_account(
     caller.allow(REGISTRY_READERS)?;
     require_visible(&state, &caller, id).await?;
     let client = state.pool.connection().await?;
-    let rows = query_items(&client, API_CLUSTER_ACCOUNT_GET, &[&id, &account_id]).await?;
+    let rows = query_items(
+        &client,
+        bind!(API_CLUSTER_ACCOUNT_GET, person_id = &id, id = &account_id),
+    )
+    .await?;
     one(rows, "cluster account", account_id)
 }
 
@@ -439,14 +473,18 @@ async fn create_cluster_account(
     Body(new): Body<NewClusterAccount>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    let params: &SqlParams = &[&id, &new.cluster_id, &new.username, &new.uid];
     create::<ClusterAccount>(
         &state,
         &caller,
         &idempotency,
         &new,
-        API_CLUSTER_ACCOUNT_CREATE,
-        params,
+        bind!(
+            API_CLUSTER_ACCOUNT_CREATE,
+            person_id = &id,
+            cluster_id = &new.cluster_id,
+            username = &new.username,
+            uid = &new.uid,
+        ),
         |row: &ClusterAccount| format!("/v1/people/{}/cluster-accounts/{}", row.person_id, row.id),
     )
     .await
@@ -454,7 +492,7 @@ async fn create_cluster_account(
 
 /// The ids of the memberships of these people that are not removed.
 async fn live_memberships(tx: &Transaction<'_>, people: &[Uuid]) -> Result<Vec<Uuid>, ApiError> {
-    let rows = query(tx, API_PERSON_MEMBERSHIPS, &[&people]).await?;
+    let rows = query(tx, bind!(API_PERSON_MEMBERSHIPS, person_ids = &people)).await?;
     Ok(rows.iter().map(|row| row.get("id")).collect())
 }
 
@@ -463,7 +501,7 @@ async fn sync_memberships(
     tx: &Transaction<'_>,
     memberships: &[Uuid],
 ) -> Result<Vec<i64>, ApiError> {
-    let rows = query(tx, API_MEMBERSHIP_SYNC_MANY, &[&memberships]).await?;
+    let rows = query(tx, bind!(API_MEMBERSHIP_SYNC_MANY, ids = &memberships)).await?;
     Ok(rows.iter().map(|row| row.get("task_id")).collect())
 }
 
@@ -496,12 +534,34 @@ async fn merge_person(
         StatusCode::OK,
         async |tx| {
             for person in [id, merge.duplicate_id] {
-                one_in_scope::<Person>(tx, &caller, API_PERSON_GET, person, "person").await?;
+                one_in_scope::<Person>(
+                    tx,
+                    &caller,
+                    bind!(API_PERSON_GET, ..IdInScope),
+                    person,
+                    "person",
+                )
+                .await?;
             }
             let touched = live_memberships(tx, &[id, merge.duplicate_id]).await?;
-            query(tx, API_PERSON_MERGE, &[&id, &merge.duplicate_id]).await?;
+            query(
+                tx,
+                bind!(
+                    API_PERSON_MERGE,
+                    survivor_id = &id,
+                    duplicate_id = &merge.duplicate_id,
+                ),
+            )
+            .await?;
             Ok(PersonWritten {
-                person: one_in_scope(tx, &caller, API_PERSON_GET, id, "person").await?,
+                person: one_in_scope(
+                    tx,
+                    &caller,
+                    bind!(API_PERSON_GET, ..IdInScope),
+                    id,
+                    "person",
+                )
+                .await?,
                 task_ids: sync_memberships(tx, &touched).await?,
             })
         },
@@ -529,7 +589,8 @@ async fn deactivate_person(
         &(),
         StatusCode::OK,
         async |tx| {
-            let deactivated: Vec<Person> = query_items(tx, API_PERSON_DEACTIVATE, &[&id]).await?;
+            let deactivated: Vec<Person> =
+                query_items(tx, bind!(API_PERSON_DEACTIVATE, id = &id)).await?;
             if let Some(person) = deactivated.into_iter().next() {
                 let memberships = live_memberships(tx, &[id]).await?;
                 return Ok(PersonWritten {
@@ -537,10 +598,17 @@ async fn deactivate_person(
                     task_ids: sync_memberships(tx, &memberships).await?,
                 });
             }
-            let person: Person = one_in_scope(tx, &caller, API_PERSON_GET, id, "person").await?;
+            let person: Person = one_in_scope(
+                tx,
+                &caller,
+                bind!(API_PERSON_GET, ..IdInScope),
+                id,
+                "person",
+            )
+            .await?;
             match person.merged_into {
                 Some(survivor) => Err(ApiError::Conflict(format!(
-                    "person {id} was merged into {survivor}; deactivate {survivor} instead"
+                    "person {id} was merged into {survivor}; deactivate {survivor} instead",
                 ))),
                 None => Ok(PersonWritten {
                     person,
@@ -573,7 +641,7 @@ async fn remove_cluster_account(
         &(),
         StatusCode::OK,
         async |tx| {
-            let rows = query(tx, API_CLUSTER_ACCOUNT_BLOCKERS, &[&id, &account_id]).await?;
+            let rows = query(tx, bind!(API_CLUSTER_ACCOUNT_BLOCKERS, person_id = &id, id = &account_id)).await?;
             let row = rows.first().ok_or_else(|| {
                 ApiError::NotFound(format!(
                     "person {id} has no cluster account {account_id}"
@@ -588,7 +656,7 @@ async fn remove_cluster_account(
                 )));
             }
             created::<ClusterAccount>(
-                query_items(tx, API_CLUSTER_ACCOUNT_DELETE, &[&id, &account_id]).await?,
+                query_items(tx, bind!(API_CLUSTER_ACCOUNT_DELETE, person_id = &id, id = &account_id)).await?,
             )
         },
     )

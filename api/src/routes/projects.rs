@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use purser_sql::bind;
 use purser_sql::pool::query_items;
 use purser_sql::statements::{
     API_PROJECT_CREATE, API_PROJECT_GET, API_PROJECT_LIST, API_PROJECT_UPDATE,
@@ -22,7 +23,8 @@ use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
 use crate::routes::{
-    IdempotencyHeader, REGISTRY_READERS, SqlParams, create, get_in_scope, list_in_scope, one,
+    IdInScope, IdempotencyHeader, PagedInScope, REGISTRY_READERS, create, get_in_scope,
+    list_in_scope, one,
 };
 use crate::rules::{Limit, NonBlank, Origination, ProjectStatus};
 use crate::write::{Idempotency, write};
@@ -117,15 +119,19 @@ async fn list_projects(
     Params(filter): Params<ProjectFilter>,
 ) -> Result<axum::Json<Page<Project>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let filters: &SqlParams = &[&filter.pi_id, &filter.status, &filter.organization_id];
     let cursor = filter.cursor.as_deref();
     list_in_scope(
         &state,
         &caller,
-        API_PROJECT_LIST,
+        bind!(
+            API_PROJECT_LIST,
+            pi_id = &filter.pi_id,
+            status = &filter.status,
+            organization_id = &filter.organization_id,
+            ..PagedInScope,
+        ),
         cursor,
         filter.limit,
-        filters,
         |row: &Project| row.id,
     )
     .await
@@ -141,7 +147,14 @@ async fn get_project(
     Id(id): Id<Uuid>,
 ) -> Result<axum::Json<Project>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    get_in_scope(&state, &caller, API_PROJECT_GET, id, "project").await
+    get_in_scope(
+        &state,
+        &caller,
+        bind!(API_PROJECT_GET, ..IdInScope),
+        id,
+        "project",
+    )
+    .await
 }
 
 /// Records a project (admin).
@@ -154,20 +167,19 @@ async fn create_project(
     Body(new): Body<NewProject>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin])?;
-    let params: &SqlParams = &[
-        &new.title,
-        &new.pi_id,
-        &new.organization_id,
-        &new.origination,
-        &new.originated_id,
-    ];
     create::<Project>(
         &state,
         &caller,
         &idempotency,
         &new,
-        API_PROJECT_CREATE,
-        params,
+        bind!(
+            API_PROJECT_CREATE,
+            title = &new.title,
+            pi_id = &new.pi_id,
+            organization_id = &new.organization_id,
+            origination = &new.origination,
+            originated_id = &new.originated_id,
+        ),
         |row: &Project| format!("/v1/projects/{}", row.id),
     )
     .await
@@ -194,8 +206,12 @@ async fn update_project(
         async |tx| {
             let rows = query_items(
                 tx,
-                API_PROJECT_UPDATE,
-                &[&id, &change.title, &change.status],
+                bind!(
+                    API_PROJECT_UPDATE,
+                    id = &id,
+                    title = &change.title,
+                    status = &change.status,
+                ),
             )
             .await?;
             one::<Project>(rows, "project", id).map(|axum::Json(project)| project)

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use purser_sql::bind;
 use purser_sql::pool::query;
 use purser_sql::statements::{API_USAGE_LIST, API_USAGE_SUBMIT};
 use rust_decimal::Decimal;
@@ -24,7 +25,7 @@ use crate::extract::{Body, Checked, Params};
 use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
-use crate::routes::{IdempotencyHeader, REGISTRY_READERS, SqlParams, list_in_scope};
+use crate::routes::{IdempotencyHeader, PagedInScope, REGISTRY_READERS, list_in_scope};
 use crate::rules::{Limit, NonBlank, SignedAmount};
 use crate::write::{Idempotency, write};
 
@@ -160,21 +161,21 @@ async fn list_usage(
     Params(filter): Params<UsageFilter>,
 ) -> Result<axum::Json<Page<Usage>>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let filters: &SqlParams = &[
-        &filter.allocation_id,
-        &filter.person_id,
-        &filter.since,
-        &filter.until,
-    ];
     // The key is (end time, job, submit time, resource), passed to SQL as a JSON array.
     let key = |row: &Usage| json!([row.end_time, row.job_id, row.submit_time, row.resource_id]);
     list_in_scope(
         &state,
         &caller,
-        API_USAGE_LIST,
+        bind!(
+            API_USAGE_LIST,
+            allocation_id = &filter.allocation_id,
+            person_id = &filter.person_id,
+            since = &filter.since,
+            until = &filter.until,
+            ..PagedInScope,
+        ),
         filter.cursor.as_deref(),
         filter.limit,
-        filters,
         key,
     )
     .await
@@ -222,18 +223,18 @@ async fn submit_usage(
         async |tx| {
             let rows = query(
                 tx,
-                API_USAGE_SUBMIT,
-                &[
-                    &clusters,
-                    &jobs,
-                    &submits,
-                    &ends,
-                    &resources,
-                    &allocations,
-                    &people,
-                    &amounts,
-                    &site,
-                ],
+                bind!(
+                    API_USAGE_SUBMIT,
+                    cluster_ids = &clusters,
+                    job_ids = &jobs,
+                    submit_times = &submits,
+                    end_times = &ends,
+                    resource_ids = &resources,
+                    allocation_ids = &allocations,
+                    person_ids = &people,
+                    raw_amounts = &amounts,
+                    site = &site,
+                ),
             )
             .await?;
             let mut receipt = UsageReceipt {
