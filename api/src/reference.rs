@@ -60,7 +60,23 @@ pub const REQUEST_EXAMPLES: &[(&str, &str)] = &[
         "NewAllocation",
         r#"{"project_id": "0193a6f2-0000-7000-8000-000000c4e001", "cluster_id": "0193a6f2-0000-7000-8000-0000000e7a45",
             "account_name": "che260001", "initial_su": "50000",
-            "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2027-01-01T00:00:00Z"}"#,
+            "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2027-01-01T00:00:00Z",
+            "resources": [{"resource_id": "0193a6f2-0000-7000-8000-00000000c9a0"},
+                          {"resource_id": "0193a6f2-0000-7000-8000-00000000c9a1", "limit_su": "5000"}]}"#,
+    ),
+    (
+        "NewAdjustment",
+        r#"{"su_delta": "-250", "reason": "Refund of jobs lost to the 3 November outage, charged twice."}"#,
+    ),
+    (
+        "NewTransfer",
+        r#"{"from_allocation_id": "0193a6f2-0000-7000-8000-000000c4e001",
+            "to_allocation_id": "0193a6f2-0000-7000-8000-000000c4e002", "su": "2000",
+            "reason": "The PI moves SUs to the physics allocation."}"#,
+    ),
+    (
+        "Merge",
+        r#"{"duplicate_id": "0193a6f2-0000-7000-8000-0000000ba4bb"}"#,
     ),
     (
         "NewMembership",
