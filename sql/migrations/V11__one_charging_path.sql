@@ -492,5 +492,5 @@ GRANT EXECUTE ON FUNCTION registry.su_of(numeric, numeric), registry.rate_in_for
                           registry.is_time_zone(text), registry.usage_import_lock_key(uuid),
                           registry.usage_import_alive(uuid)
     TO purser_api, purser_daemon, purser_reader;
-GRANT EXECUTE ON FUNCTION registry.charge_usage_batch(uuid[], text[], timestamptz[], timestamptz[], uuid[], uuid[], uuid[], numeric[], text)
+GRANT EXECUTE ON FUNCTION registry.charge_usage_batch(uuid[], text[], timestamptz[], timestamptz[], uuid[], uuid[], uuid[], numeric[], text, boolean)
     TO purser_api, purser_daemon;
