@@ -744,7 +744,11 @@ async fn a_batch_charged_for_its_exceptions_returns_only_rejected_and_earlier_ch
                 rejected("another record of job A was rejected: raw_amount must be zero or more")
             ),
             (2, false, rejected("raw_amount must be zero or more")),
-            (4, false, rejected("repeats an earlier record of this batch")),
+            (
+                4,
+                false,
+                rejected("repeats an earlier record of this batch")
+            ),
             (5, true, None),
         ],
         "record 3 was charged now, so it does not come back"
