@@ -218,7 +218,8 @@ pub struct BatchOutcome {
 }
 
 /// Charges a batch through `registry.charge_usage_batch` and records the batch's rejections
-/// (`rejections`, found before SQL, and those the charging function returns: one per record)
+/// (`rejections`, found before SQL, and those the charging function returns: it returns only
+/// the records it rejected or found charged earlier, so the rest count as charged now)
 /// and counts, in one transaction. `records` are the batch's records, which `charges` and
 /// `rejections` come from.
 pub async fn record_batch(
@@ -256,17 +257,25 @@ pub async fn record_batch(
             ),
         )
         .await?;
+        // Only the rows rejected or charged earlier come back, by position from 1; the rest
+        // were charged now.
+        outcome.charged = (charges.len() - rows.len()) as u64;
         let mut rejected_by_sql: HashMap<usize, String> = HashMap::new();
-        for (charge, row) in charges.iter().zip(&rows) {
+        for row in &rows {
+            let position: i64 = row.get("record");
+            let Some(charge) = usize::try_from(position - 1)
+                .ok()
+                .and_then(|index| charges.get(index))
+            else {
+                continue;
+            };
             let rejected: Option<String> = row.get("rejected");
-            let already_charged: bool = row.get("already_charged");
             match rejected {
                 // The function rejects every row of a job alike; the first reason is kept.
                 Some(reason) => {
                     rejected_by_sql.entry(charge.record).or_insert(reason);
                 }
-                None if already_charged => outcome.already_charged += 1,
-                None => outcome.charged += 1,
+                None => outcome.already_charged += 1,
             }
         }
         let mut records: Vec<Option<ImportedRecord>> = records.into_iter().map(Some).collect();

@@ -713,3 +713,54 @@ fn usage_is_inserted_and_priced_only_by_the_one_charging_function() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_batch_charged_for_its_exceptions_returns_only_rejected_and_earlier_charged_records() {
+    let database = TestDatabase::new().await;
+    let centre = centre(&database).await;
+    charge(&database, &centre, "C", "2026-03-02", "10").await;
+    let client = database.pool().connection().await.unwrap();
+    let outcomes: Vec<(i64, bool, Option<String>)> = client
+        .query(
+            "SELECT record, already_charged, rejected FROM registry.charge_usage_batch(
+                 array_fill($1::uuid, ARRAY[5]), ARRAY['A', 'A', 'B', 'B', 'C'],
+                 array_fill('2026-03-01'::timestamptz, ARRAY[5]), array_fill('2026-03-02'::timestamptz, ARRAY[5]),
+                 array_fill($2::uuid, ARRAY[5]), array_fill($3::uuid, ARRAY[5]), array_fill($4::uuid, ARRAY[5]),
+                 ARRAY[10, -1, 10, 10, 10]::numeric[], NULL, true)",
+            &[&centre.cluster, &centre.cpu, &centre.allocation, &centre.member],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    let rejected = |reason: &str| Some(reason.to_string());
+    assert_eq!(
+        outcomes,
+        vec![
+            (
+                1,
+                false,
+                rejected("another record of job A was rejected: raw_amount must be zero or more")
+            ),
+            (2, false, rejected("raw_amount must be zero or more")),
+            (
+                4,
+                false,
+                rejected("repeats an earlier record of this batch")
+            ),
+            (5, true, None),
+        ],
+        "record 3 was charged now, so it does not come back"
+    );
+    let charged: i64 = client
+        .query_one(
+            "SELECT count(*) FROM registry.usage WHERE job_id = 'B' AND su_amount = 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(charged, 1, "B charged once, at rate 10");
+    assert_eq!(totals(&database, centre.allocation).await.1, decimal("2"));
+}
