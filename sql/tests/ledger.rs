@@ -43,11 +43,7 @@ async fn charge(
 
 async fn sql_error(database: &TestDatabase, sql: &str) -> String {
     let client = database.pool().connection().await.unwrap();
-    let error = client.batch_execute(sql).await.unwrap_err();
-    error
-        .as_db_error()
-        .map(|db| db.message().to_string())
-        .unwrap_or_else(|| error.to_string())
+    support::message(&client.batch_execute(sql).await.unwrap_err())
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ mod support;
 
 use purser_sql::test_harness::TestDatabase;
 use rust_decimal::Decimal;
-use support::{centre, decimal};
+use support::{centre, decimal, message};
 use uuid::Uuid;
 
 async fn balance(client: &deadpool_postgres::Client, allocation: Uuid) -> Decimal {
@@ -20,13 +20,6 @@ async fn balance(client: &deadpool_postgres::Client, allocation: Uuid) -> Decima
         .await
         .unwrap()
         .get(0)
-}
-
-fn message(error: &tokio_postgres::Error) -> String {
-    error
-        .as_db_error()
-        .map(|db| db.message().to_string())
-        .unwrap_or_else(|| error.to_string())
 }
 
 #[tokio::test]

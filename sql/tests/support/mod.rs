@@ -53,3 +53,12 @@ pub async fn centre(database: &TestDatabase) -> Centre {
 pub fn decimal(text: &str) -> Decimal {
     Decimal::from_str(text).unwrap()
 }
+
+/// What PostgreSQL said of a refused statement: its message, or the driver's error when the
+/// server sent none.
+pub fn message(error: &tokio_postgres::Error) -> String {
+    error
+        .as_db_error()
+        .map(|db| db.message().to_string())
+        .unwrap_or_else(|| error.to_string())
+}
