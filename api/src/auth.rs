@@ -131,9 +131,9 @@ impl Caller {
 
 /// Looks up a Purser API token by its secret.
 async fn authenticate_token(state: &AppState, secret: &str) -> Result<Caller, ApiError> {
-    let client = state.pool.connection().await?;
+    let client = state.connection().await?;
     let hash = purser_sql::auth::secret_hash(secret);
-    let rows = query(&client, bind!(API_TOKEN_AUTHENTICATE, secret_hash = &hash)).await?;
+    let rows = query(&*client, bind!(API_TOKEN_AUTHENTICATE, secret_hash = &hash)).await?;
     let row = rows.first().ok_or_else(|| {
         ApiError::Unauthenticated("the token is unknown, expired or revoked".to_string())
     })?;

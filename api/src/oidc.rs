@@ -249,9 +249,9 @@ impl OidcVerifier {
 
     /// The person whose identity is this subject.
     async fn person_of(&self, state: &AppState, subject: &str) -> Result<Uuid, ApiError> {
-        let client = state.pool.connection().await?;
+        let client = state.connection().await?;
         let rows = query(
-            &client,
+            &*client,
             bind!(
                 API_PERSON_BY_IDENTITY,
                 source = &self.config.identity_source,

@@ -46,8 +46,8 @@ async fn healthz() -> axum::Json<Health> {
 async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<(StatusCode, axum::Json<Health>), ApiError> {
-    let client = state.pool.connection().await?;
-    let row = query_one(&client, bind!(API_READINESS))
+    let client = state.connection().await?;
+    let row = query_one(&*client, bind!(API_READINESS))
         .await
         .map_err(ApiError::unavailable)?;
     let applied: Option<i64> = row.get("version");
@@ -78,11 +78,11 @@ pub async fn prune_idempotency_keys(state: AppState) {
     let mut ticks = tokio::time::interval(PRUNE_EVERY);
     loop {
         ticks.tick().await;
-        let Ok(client) = state.pool.connection().await else {
+        let Ok(client) = state.connection().await else {
             continue;
         };
         loop {
-            match execute(&client, bind!(API_IDEMPOTENCY_PRUNE, limit = &PRUNE_BATCH)).await {
+            match execute(&*client, bind!(API_IDEMPOTENCY_PRUNE, limit = &PRUNE_BATCH)).await {
                 Ok(deleted) if deleted == u64::try_from(PRUNE_BATCH).unwrap_or(0) => continue,
                 Ok(_) => break,
                 Err(error) => {
