@@ -353,6 +353,21 @@ async fn claim_loop(
     }
 }
 
+/// An executor's result as the database can store it (`purser_executors::output`): an output
+/// that cannot be stored fails its task alone, permanently (the executor would return it again),
+/// saying what was wrong.
+fn storable(result: Result<Success, ExecutionError>) -> Outcome {
+    match result {
+        Ok(success) => match success.into_storable() {
+            Ok(success) => Outcome::Succeeded(success),
+            Err(invalid) => Outcome::Failed(
+                ExecutionError::Permanent(completer::unstorable(&invalid)).into_storable(),
+            ),
+        },
+        Err(error) => Outcome::Failed(error.into_storable()),
+    }
+}
+
 /// Adds to `held` the permits `semaphore` has free now, until `held` has `most`.
 fn take_free_permits(
     semaphore: &Arc<Semaphore>,
@@ -437,8 +452,7 @@ fn start(
                     () = lost.cancelled() => Outcome::LeaseLost,
                     () = shared.abort.cancelled() => Outcome::Aborted,
                     result = execution => match result {
-                        Ok(Ok(success)) => Outcome::Succeeded(success),
-                        Ok(Err(error)) => Outcome::Failed(error),
+                        Ok(result) => storable(result),
                         Err(_) => Outcome::Failed(ExecutionError::Permanent("the executor panicked".to_string())),
                     },
                 }
