@@ -199,7 +199,9 @@ mod tests {
         assert!(logged.contains(r"WARN"), "{logged}");
         assert!(logged.contains(r"task dead\nforged line"), "{logged}");
         assert!(
-            logged.contains(r"error=exited 1: first line\nsecond \u{1b}[31mred\u{1b}[0m\r\u{7f}\u{9b}2J"),
+            logged.contains(
+                r"error=exited 1: first line\nsecond \u{1b}[31mred\u{1b}[0m\r\u{7f}\u{9b}2J"
+            ),
             "{logged}"
         );
     }

@@ -10,17 +10,13 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
 use purser_sql::DbPool;
 use purser_sql::queue::{self, NewTask};
 use purser_sql::test_harness::TestDatabase;
 use serde_json::{Value, json};
-use support::{
-    scalar, scratch, signal, spawn_daemon, wait_for_exit, wait_until, write_script,
-};
+use support::{Daemons, scalar, scratch, spawn_daemon, wait_until, write_script};
 
 /// A task's state, attempts, last error and result.
 async fn task_row(pool: &DbPool, id: i64) -> (String, i32, Option<String>, Option<Value>) {
@@ -35,17 +31,6 @@ async fn unfinished(pool: &DbPool) -> i64 {
         "SELECT count(*) FROM queue.task WHERE state IN ('queued', 'running', 'waiting')",
     )
     .await
-}
-
-/// Stops the daemons with SIGTERM; each must exit cleanly.
-async fn stop(daemons: &mut [Child]) {
-    for daemon in daemons.iter() {
-        signal(daemon, Signal::SIGTERM);
-    }
-    for daemon in daemons.iter_mut() {
-        let status = wait_for_exit(daemon).await;
-        assert!(status.success(), "{status:?}");
-    }
 }
 
 /// The lines of the daemons' logs that say `task dead` for the task.
@@ -64,11 +49,17 @@ fn dead_lines(dir: &Path, logs: &[&str], id: i64) -> Vec<String> {
 
 /// The site scripts: one healthy kind that records each execution, and one kind per poison.
 const POISONS: &[(&str, &str)] = &[
-    ("nul_stderr", r"printf 'bad\000byte\n\033[31mred\n' >&2; exit 1"),
+    (
+        "nul_stderr",
+        r"printf 'bad\000byte\n\033[31mred\n' >&2; exit 1",
+    ),
     ("nul_stdout", r"printf 'not json\000here'"),
     ("json_nul", r#"printf '{"name": "a\\u0000b"}'"#),
     ("invalid_utf8_stdout", r#"printf '{"name": "caf\351"}'"#),
-    ("invalid_utf8_stderr", r"printf 'caf\351 failed\n' >&2; exit 1"),
+    (
+        "invalid_utf8_stderr",
+        r"printf 'caf\351 failed\n' >&2; exit 1",
+    ),
     (
         "duplicate_subject",
         r#"echo '{"applied": [{"subject": "dup:1", "state": {}}, {"subject": "dup:1", "state": {"again": true}}]}'"#,
@@ -112,12 +103,18 @@ async fn two_daemons_survive_every_poison_output_and_complete_each_healthy_task_
     let config_path = dir.join("purser.toml");
     std::fs::write(&config_path, config).unwrap();
     let logs = ["first.log", "second.log"];
-    let mut daemons: Vec<Child> = logs
-        .iter()
-        .map(|log| spawn_daemon(&database, &config_path, "poison", log))
-        .collect();
+    let daemons = Daemons(
+        logs.iter()
+            .map(|log| spawn_daemon(&database, &config_path, "poison", log))
+            .collect(),
+    );
     wait_until("both daemons are up", || async {
-        scalar(pool, "SELECT count(*) FROM queue.worker WHERE site = 'poison'").await == 2
+        scalar(
+            pool,
+            "SELECT count(*) FROM queue.worker WHERE site = 'poison'",
+        )
+        .await
+            == 2
     })
     .await;
 
@@ -127,8 +124,14 @@ async fn two_daemons_survive_every_poison_output_and_complete_each_healthy_task_
     let mut poison_ids = BTreeMap::new();
     let mut poisons = POISONS.iter();
     for position in 0..HEALTHY + POISONS.len() {
-        let poison = if position % 6 == 3 { poisons.next() } else { None };
-        let kind = poison.map_or("site.healthy".to_string(), |(name, _)| format!("site.{name}"));
+        let poison = if position % 6 == 3 {
+            poisons.next()
+        } else {
+            None
+        };
+        let kind = poison.map_or("site.healthy".to_string(), |(name, _)| {
+            format!("site.{name}")
+        });
         let id = queue::enqueue(&client, &NewTask::new("poison", kind))
             .await
             .unwrap();
@@ -144,7 +147,10 @@ async fn two_daemons_survive_every_poison_output_and_complete_each_healthy_task_
     assert_eq!(poison_ids.len(), POISONS.len());
     assert_eq!(healthy_ids.len(), HEALTHY);
 
-    wait_until("every task finished", || async { unfinished(pool).await == 0 }).await;
+    wait_until("every task finished", || async {
+        unfinished(pool).await == 0
+    })
+    .await;
 
     // Every healthy task ran once and was recorded once, with what it applied.
     let ran: Vec<i64> = std::fs::read_to_string(&executions)
@@ -172,7 +178,11 @@ async fn two_daemons_survive_every_poison_output_and_complete_each_healthy_task_
         HEALTHY as i64
     );
     assert_eq!(
-        scalar(pool, "SELECT count(*) FROM queue.task WHERE state = 'running'").await,
+        scalar(
+            pool,
+            "SELECT count(*) FROM queue.task WHERE state = 'running'"
+        )
+        .await,
         0
     );
     assert_eq!(
@@ -198,7 +208,10 @@ async fn two_daemons_survive_every_poison_output_and_complete_each_healthy_task_
         ),
         (
             "invalid_utf8_stderr",
-            format!("{} exited 1: caf\u{FFFD} failed", program("invalid_utf8_stderr")),
+            format!(
+                "{} exited 1: caf\u{FFFD} failed",
+                program("invalid_utf8_stderr")
+            ),
         ),
         (
             "duplicate_subject",
@@ -273,7 +286,10 @@ async fn two_daemons_survive_every_poison_output_and_complete_each_healthy_task_
     queue::enqueue_many(&client, "poison", "site.healthy", &more)
         .await
         .unwrap();
-    wait_until("the next tasks finished", || async { unfinished(pool).await == 0 }).await;
+    wait_until("the next tasks finished", || async {
+        unfinished(pool).await == 0
+    })
+    .await;
     assert_eq!(
         scalar(
             pool,
@@ -282,7 +298,7 @@ async fn two_daemons_survive_every_poison_output_and_complete_each_healthy_task_
         .await,
         HEALTHY as i64 + 10
     );
-    stop(&mut daemons).await;
+    daemons.stop().await;
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -332,8 +348,16 @@ async fn a_completion_the_database_refuses_fails_its_task_alone_well_within_a_le
         .unwrap();
 
     let started = Instant::now();
-    let mut daemons = vec![spawn_daemon(&database, &config, "refusal", "daemon.log")];
-    wait_until("every task finished", || async { unfinished(pool).await == 0 }).await;
+    let daemons = Daemons(vec![spawn_daemon(
+        &database,
+        &config,
+        "refusal",
+        "daemon.log",
+    )]);
+    wait_until("every task finished", || async {
+        unfinished(pool).await == 0
+    })
+    .await;
     let took = started.elapsed();
     assert!(
         took < LEASE / 3,
@@ -369,12 +393,14 @@ async fn a_completion_the_database_refuses_fails_its_task_alone_well_within_a_le
     let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap();
     assert_eq!(
         log.lines()
-            .filter(|line| line.contains("task dead") && line.contains(&format!("task.id={refused} ")))
+            .filter(
+                |line| line.contains("task dead") && line.contains(&format!("task.id={refused} "))
+            )
             .count(),
         1,
         "{log}"
     );
-    stop(&mut daemons).await;
+    daemons.stop().await;
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -398,8 +424,16 @@ async fn tasks_applying_one_subject_in_one_batch_all_complete_and_each_applicati
     queue::enqueue_many(&client, "shared", "noop", &payloads)
         .await
         .unwrap();
-    let mut daemons = vec![spawn_daemon(&database, &config, "shared", "daemon.log")];
-    wait_until("every task finished", || async { unfinished(pool).await == 0 }).await;
+    let daemons = Daemons(vec![spawn_daemon(
+        &database,
+        &config,
+        "shared",
+        "daemon.log",
+    )]);
+    wait_until("every task finished", || async {
+        unfinished(pool).await == 0
+    })
+    .await;
     assert_eq!(
         scalar(
             pool,
@@ -417,7 +451,7 @@ async fn tasks_applying_one_subject_in_one_batch_all_complete_and_each_applicati
         .await,
         SUBJECTS as i64
     );
-    stop(&mut daemons).await;
+    daemons.stop().await;
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -446,7 +480,12 @@ async fn a_script_leaving_a_child_on_stdout_succeeds_once_and_its_child_does_not
         ),
     )
     .unwrap();
-    let mut daemons = vec![spawn_daemon(&database, &config, "holder", "daemon.log")];
+    let daemons = Daemons(vec![spawn_daemon(
+        &database,
+        &config,
+        "holder",
+        "daemon.log",
+    )]);
     let client = pool.connection().await.unwrap();
     let id = queue::enqueue(&client, &NewTask::new("holder", "site.hold"))
         .await
@@ -473,7 +512,7 @@ async fn a_script_leaving_a_child_on_stdout_succeeds_once_and_its_child_does_not
             .unwrap_or(true)
     })
     .await;
-    stop(&mut daemons).await;
+    daemons.stop().await;
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -43,13 +43,19 @@ const NUL_REPLACEMENT: &str = "\u{FFFD}";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidOutput {
     /// A result larger than [`MAX_RESULT_BYTES`].
-    #[error("its result is {bytes} bytes of JSON, more than the {} a task keeps", describe_bytes(MAX_RESULT_BYTES))]
+    #[error(
+        "its result is {bytes} bytes of JSON, more than the {} a task keeps",
+        describe_bytes(MAX_RESULT_BYTES)
+    )]
     ResultTooLarge {
         /// The result's size.
         bytes: usize,
     },
     /// Applied states larger than [`MAX_APPLIED_BYTES`] together.
-    #[error("its applied states are {bytes} bytes of JSON together, more than the {} a task may record", describe_bytes(MAX_APPLIED_BYTES))]
+    #[error(
+        "its applied states are {bytes} bytes of JSON together, more than the {} a task may record",
+        describe_bytes(MAX_APPLIED_BYTES)
+    )]
     AppliedTooLarge {
         /// Their size.
         bytes: usize,
@@ -61,7 +67,9 @@ pub enum InvalidOutput {
         entry: usize,
     },
     /// A subject longer than [`MAX_SUBJECT_BYTES`].
-    #[error("applied entry {entry} has a subject of {bytes} bytes, more than the {MAX_SUBJECT_BYTES} a subject may have")]
+    #[error(
+        "applied entry {entry} has a subject of {bytes} bytes, more than the {MAX_SUBJECT_BYTES} a subject may have"
+    )]
     SubjectTooLong {
         /// Which entry.
         entry: usize,
@@ -75,7 +83,9 @@ pub enum InvalidOutput {
         entry: usize,
     },
     /// Two entries with one subject.
-    #[error("applied entries {first} and {second} both have the subject {subject:?}; a task applies each subject once")]
+    #[error(
+        "applied entries {first} and {second} both have the subject {subject:?}; a task applies each subject once"
+    )]
     DuplicateSubject {
         /// The first entry with it.
         first: usize,
@@ -87,9 +97,9 @@ pub enum InvalidOutput {
 }
 
 fn describe_bytes(bytes: usize) -> String {
-    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
-    } else if bytes >= 1 << 10 && bytes % (1 << 10) == 0 {
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
         format!("{} KiB", bytes >> 10)
     } else {
         format!("{bytes} bytes")
@@ -253,7 +263,10 @@ mod tests {
             success.result,
             Some(json!({"name": "a\u{FFFD}b", "list": ["\u{FFFD}"], "k\u{FFFD}ey": 1}))
         );
-        assert_eq!(success.applied[0].state, json!({"shell": "/bin/\u{FFFD}sh"}));
+        assert_eq!(
+            success.applied[0].state,
+            json!({"shell": "/bin/\u{FFFD}sh"})
+        );
     }
 
     #[test]

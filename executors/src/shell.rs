@@ -250,9 +250,7 @@ impl Executor for Shell {
             if status.is_some() && !streams_closed {
                 // It exited, but something it started still holds its pipes: a short grace
                 // to finish writing.
-                streams_closed = tokio::time::timeout(PIPE_GRACE, &mut streams)
-                    .await
-                    .is_ok();
+                streams_closed = tokio::time::timeout(PIPE_GRACE, &mut streams).await.is_ok();
             }
             // Nothing the program started outlives its task. (Its leader may be reaped by
             // now; the group's id is not reused while any member lives.)

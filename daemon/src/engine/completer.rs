@@ -113,10 +113,7 @@ async fn record(shared: &Shared, batch: &mut [Finished]) {
                         attempt: finished.attempt,
                         kind: &finished.kind,
                         duration_ms: finished.duration_ms,
-                        retryable: matches!(
-                            error,
-                            purser_executors::ExecutionError::Retryable(_)
-                        ),
+                        retryable: matches!(error, purser_executors::ExecutionError::Retryable(_)),
                         error: error.to_string(),
                         refused_with: None,
                     },
@@ -448,6 +445,9 @@ mod tests {
             runs_without_repeated_subjects(&completions),
             vec![0..3, 3..4, 4..6]
         );
-        assert_eq!(runs_without_repeated_subjects(&[]), Vec::<Range<usize>>::new());
+        assert_eq!(
+            runs_without_repeated_subjects(&[]),
+            Vec::<Range<usize>>::new()
+        );
     }
 }

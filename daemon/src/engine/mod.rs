@@ -12,6 +12,9 @@
 //!   maintenance: rescues the site's tasks whose lease lapsed, prunes finished tasks
 //! ```
 //!
+//! An executor's outcome is made storable (`purser_executors::output`) in its task's own tokio
+//! task, before the completer sees it, so no output can make a batch's write fail.
+//!
 //! A task is in flight from its claim until its outcome is recorded; the heartbeat keeps its
 //! lease alive all that time. Every write after the claim is a compare-and-set on the claim's
 //! (id, attempt), so a worker that lost a task can never overwrite what its new owner does.

@@ -119,3 +119,31 @@ pub async fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Daemon processes of one test: stopped with SIGTERM by [`Daemons::stop`], or killed if the
+/// test fails first, so no daemon outlives its test.
+pub struct Daemons(pub Vec<Child>);
+
+impl Daemons {
+    /// Sends SIGTERM to each daemon and waits for each to exit cleanly.
+    pub async fn stop(mut self) {
+        for daemon in &self.0 {
+            signal(daemon, Signal::SIGTERM);
+        }
+        for daemon in &mut self.0 {
+            let status = wait_for_exit(daemon).await;
+            assert!(status.success(), "{status:?}");
+        }
+    }
+}
+
+impl Drop for Daemons {
+    fn drop(&mut self) {
+        for daemon in &mut self.0 {
+            if matches!(daemon.try_wait(), Ok(None)) {
+                let _ = daemon.kill();
+                let _ = daemon.wait();
+            }
+        }
+    }
+}
