@@ -400,6 +400,13 @@ async fn a_completion_the_database_refuses_fails_its_task_alone_well_within_a_le
         1,
         "{log}"
     );
+    // A refused batch is logged once, however many parts it is written in: at most once for
+    // each of the two attempts.
+    let refused_batches = log
+        .lines()
+        .filter(|line| line.contains("the database refused a batch of completions"))
+        .count();
+    assert!(refused_batches <= 2, "{log}");
     daemons.stop().await;
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -546,4 +553,74 @@ async fn a_statement_the_database_refuses_is_not_transient_and_a_lost_connection
         .await
         .unwrap_err();
     assert!(unreachable.is_transient(), "{unreachable}");
+}
+
+#[tokio::test]
+async fn a_maintenance_error_repeating_every_round_is_logged_once_and_its_end_once() {
+    let database = TestDatabase::new().await;
+    let pool = database.pool();
+    let dir = scratch("rounds");
+    let config = dir.join("purser.toml");
+    std::fs::write(
+        &config,
+        "[sites.rounds]\nmaintenance_interval = \"50ms\"\npoll_interval = \"100ms\"\n",
+    )
+    .unwrap();
+    let daemons = Daemons(vec![spawn_daemon(
+        &database,
+        &config,
+        "rounds",
+        "daemon.log",
+    )]);
+    wait_until("the daemon is up", || async {
+        scalar(pool, "SELECT count(*) FROM queue.worker").await == 1
+    })
+    .await;
+    let rollbacks = "SELECT xact_rollback FROM pg_stat_database WHERE datname = current_database()";
+    let before = scalar(pool, rollbacks).await;
+    // Every round's rescue and prune now fail (and so do claims, with a growing backoff).
+    let client = pool.connection().await.unwrap();
+    client
+        .batch_execute("ALTER TABLE queue.task RENAME TO task_away")
+        .await
+        .unwrap();
+    wait_until("a few dozen statements failed", || async {
+        scalar(pool, rollbacks).await > before + 40
+    })
+    .await;
+    client
+        .batch_execute("ALTER TABLE queue.task_away RENAME TO task")
+        .await
+        .unwrap();
+    let log = dir.join("daemon.log");
+    wait_until("the daemon says maintenance works again", || async {
+        let text = std::fs::read_to_string(&log).unwrap();
+        text.contains("can rescue lapsed tasks again")
+            && text.contains("can prune finished tasks again")
+    })
+    .await;
+    daemons.stop().await;
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    for what in ["rescue lapsed tasks", "prune finished tasks"] {
+        let failures: Vec<&str> = text
+            .lines()
+            .filter(|line| line.contains(&format!("cannot {what}")))
+            .collect();
+        assert_eq!(failures.len(), 1, "{text}");
+        assert!(failures[0].contains(" WARN "), "{}", failures[0]);
+        let recovery = text
+            .lines()
+            .find(|line| line.contains(&format!("can {what} again")))
+            .unwrap();
+        let count: u32 = recovery
+            .split("failures=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(count >= 2, "{what} failed only {count} times: {recovery}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
 }
