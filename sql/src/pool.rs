@@ -185,7 +185,7 @@ pub async fn begin(
         .await
         .map_err(|error| DbError::Transaction {
             action: "begin",
-            reason: flatten_pg_error(&error),
+            error,
         })
 }
 
@@ -196,7 +196,7 @@ pub async fn commit(transaction: deadpool_postgres::Transaction<'_>) -> Result<(
         .await
         .map_err(|error| DbError::Transaction {
             action: "commit",
-            reason: flatten_pg_error(&error),
+            error,
         })
 }
 
