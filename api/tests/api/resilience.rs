@@ -80,3 +80,31 @@ async fn the_api_answers_503_while_postgresql_is_down_and_recovers_by_itself() {
         .unwrap();
     std::fs::remove_dir_all(root).unwrap();
 }
+
+#[tokio::test]
+async fn readyz_with_the_database_unreachable_answers_database_unavailable_and_nothing_about_where() {
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://purser_secret_user@127.0.0.1:{port}/purser_secret_db");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState {
+        pool: purser_sql::connect_pool(&url, 2).unwrap(),
+        oidc: None,
+        request_timeout: Duration::from_secs(30),
+    };
+    tokio::spawn(purser_api::serve(listener, state, std::future::pending()));
+    let response = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    let text = response.text().await.unwrap();
+    eprintln!("{text}");
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["detail"], "database unavailable");
+    for secret in ["purser_secret_user", "purser_secret_db", "127.0.0.1", &port.to_string()] {
+        assert!(!text.contains(secret), "the body names {secret}: {text}");
+    }
+}
