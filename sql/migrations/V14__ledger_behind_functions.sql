@@ -119,6 +119,8 @@ ALTER TABLE audit.event
     ADD COLUMN db_user text,
     ADD CONSTRAINT event_db_user_recorded CHECK (db_user IS NOT NULL) NOT VALID;
 ALTER TABLE audit.event ALTER COLUMN db_user SET DEFAULT session_user;
+COMMENT ON COLUMN audit.event.actor IS
+    'Who, as the session claimed: its setting purser.actor, else the role it acts as (registry.current_actor()).';
 COMMENT ON COLUMN audit.event.db_user IS
     'The database login that made the change (session_user), which no session setting changes: beside actor, which the session claims, it shows a spoofed actor. NULL for events logged before V14.';
 
