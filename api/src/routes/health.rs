@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use purser_sql::pool::{DbPool, execute, query_one};
-use purser_sql::{DbError, bind};
+use purser_sql::bind;
+use purser_sql::pool::{execute, query_one};
 use purser_sql::statements::{API_IDEMPOTENCY_PRUNE, API_READINESS};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -50,7 +50,7 @@ pub const DATABASE_UNAVAILABLE: &str = "database unavailable";
 async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<(StatusCode, axum::Json<Health>), ApiError> {
-    let applied = applied_migration(&state.pool).await.map_err(|error| {
+    let applied = applied_migration(&state).await.map_err(|error| {
         tracing::warn!(database = %state.pool.target(), error = %error, "not ready: {DATABASE_UNAVAILABLE}");
         ApiError::Unavailable(DATABASE_UNAVAILABLE.to_string())
     })?;
@@ -75,10 +75,11 @@ async fn readyz(
     ))
 }
 
-/// The highest migration the database has applied.
-async fn applied_migration(pool: &DbPool) -> Result<Option<i64>, DbError> {
-    let client = pool.connection().await?;
-    let row = query_one(&client, bind!(API_READINESS)).await?;
+/// The highest migration the database has applied. (A failure's detail is logged where it is
+/// turned into an [`ApiError`].)
+async fn applied_migration(state: &AppState) -> Result<Option<i64>, ApiError> {
+    let client = state.connection().await?;
+    let row = query_one(&*client, bind!(API_READINESS)).await?;
     Ok(row.get("version"))
 }
 
@@ -91,11 +92,11 @@ pub async fn prune_idempotency_keys(state: AppState) {
     let mut ticks = tokio::time::interval(PRUNE_EVERY);
     loop {
         ticks.tick().await;
-        let Ok(client) = state.pool.connection().await else {
+        let Ok(client) = state.connection().await else {
             continue;
         };
         loop {
-            match execute(&client, bind!(API_IDEMPOTENCY_PRUNE, limit = &PRUNE_BATCH)).await {
+            match execute(&*client, bind!(API_IDEMPOTENCY_PRUNE, limit = &PRUNE_BATCH)).await {
                 Ok(deleted) if deleted == u64::try_from(PRUNE_BATCH).unwrap_or(0) => continue,
                 Ok(_) => break,
                 Err(error) => {

@@ -235,9 +235,9 @@ async fn get_diff(
     Id((id, diff_id)): Id<(Uuid, Uuid)>,
 ) -> Result<axum::Json<AllocationDiff>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let client = state.pool.connection().await?;
+    let client = state.connection().await?;
     one_in_scope::<Allocation>(
-        &client,
+        &*client,
         &caller,
         bind!(API_ALLOCATION_GET, ..IdInScope),
         id,
@@ -246,7 +246,7 @@ async fn get_diff(
     .await?;
     one(
         query_items(
-            &client,
+            &*client,
             bind!(API_DIFF_GET, allocation_id = &id, id = &diff_id),
         )
         .await?,
