@@ -171,14 +171,14 @@ async fn only_the_roles_that_need_them_may_call_the_functions_that_write_the_led
     let adjust = format!(
         "SELECT registry.apply_diff('{allocation}', 'adjustment', 'forged', su_delta => 1000000)"
     );
-    let transfer = format!(
-        "SELECT registry.transfer_su('{allocation}', registry.uuid_v7(), 1, 'forged')"
-    );
+    let transfer =
+        format!("SELECT registry.transfer_su('{allocation}', registry.uuid_v7(), 1, 'forged')");
     let submit = format!(
         "SELECT registry.submit_change_request('{allocation}', '{}', 'supplement', 'forged', requested_su => 1000000)",
         centre.pi
     );
-    let approve = "SELECT registry.approve_change_request(id) FROM registry.change_request".to_string();
+    let approve =
+        "SELECT registry.approve_change_request(id) FROM registry.change_request".to_string();
     let merge = format!(
         "SELECT registry.merge_person('{}', '{}')",
         centre.pi, centre.member
@@ -423,7 +423,9 @@ async fn token_rows_are_audited_without_their_secret_hash() {
 #[tokio::test]
 async fn the_migration_scrubs_the_secret_hashes_the_audit_log_already_held() {
     let database = TestDatabase::empty().await;
-    migrations::apply_through(database.pool(), 13).await.unwrap();
+    migrations::apply_through(database.pool(), 13)
+        .await
+        .unwrap();
     let client = database.pool().connection().await.unwrap();
     create_token(
         &client,

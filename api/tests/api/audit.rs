@@ -30,7 +30,10 @@ async fn token_rows_reach_admins_and_readers_of_the_audit_log_without_their_secr
             .collect();
         assert_eq!(operations.first(), Some(&"UPDATE"), "newest first");
         assert_eq!(
-            operations.iter().filter(|operation| **operation == "INSERT").count(),
+            operations
+                .iter()
+                .filter(|operation| **operation == "INSERT")
+                .count(),
             6,
             "one per token the test made"
         );
@@ -64,7 +67,11 @@ async fn the_audit_log_diffs_and_charges_show_the_database_login_beside_the_clai
         .unwrap()
         .get(0);
     let created = app
-        .post("admin", "/v1/organizations", json!({"name": "Audited University"}))
+        .post(
+            "admin",
+            "/v1/organizations",
+            json!({"name": "Audited University"}),
+        )
         .await
         .expect(201);
     let events = app
@@ -78,7 +85,12 @@ async fn the_audit_log_diffs_and_charges_show_the_database_login_beside_the_clai
         .await
         .expect(200);
     let event = &events.field("items")[0];
-    assert!(event["actor"].as_str().unwrap().starts_with("test admin (token "));
+    assert!(
+        event["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("test admin (token ")
+    );
     assert_eq!(event["db_user"], Value::from(login.clone()));
 
     let allocation = app.allocation("che260001").await;
@@ -127,6 +139,11 @@ async fn the_audit_log_diffs_and_charges_show_the_database_login_beside_the_clai
         .iter()
         .find(|charge| charge["job_id"] == "audited-1")
         .unwrap();
-    assert!(charge["actor"].as_str().unwrap().starts_with("test daemon (token "));
+    assert!(
+        charge["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("test daemon (token ")
+    );
     assert_eq!(charge["db_user"], Value::from(login));
 }

@@ -145,7 +145,12 @@ async fn readyz_with_the_database_unreachable_answers_database_unavailable_and_l
     }
     // The operator finds the detail in the log.
     let logged = log.text();
-    for detail in ["database unavailable", "purser_secret_user", "purser_secret_db", &port] {
+    for detail in [
+        "database unavailable",
+        "purser_secret_user",
+        "purser_secret_db",
+        &port,
+    ] {
         assert!(logged.contains(detail), "the log lacks {detail}: {logged}");
     }
 }
