@@ -59,8 +59,10 @@ pub struct AllocationDiff {
     pub source: String,
     /// The approved change request it came from.
     pub change_request_id: Option<Uuid>,
-    /// Who made it.
+    /// Who made it, as the session claimed.
     pub actor: String,
+    /// The database login that made it; null for diffs made before it was recorded.
+    pub db_user: Option<String>,
     /// When it took effect.
     pub created_at: DateTime<Utc>,
     /// The transaction that made it, a decimal string.

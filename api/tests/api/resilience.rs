@@ -87,6 +87,74 @@ async fn the_api_answers_503_while_postgresql_is_down_and_recovers_by_itself() {
     std::fs::remove_dir_all(root).unwrap();
 }
 
+/// Log lines written while it is alive, for tests that check what is logged. The API runs on
+/// the test's own (current-thread) runtime, so the thread's subscriber sees its events.
+#[derive(Clone, Default)]
+struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLog {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn readyz_with_the_database_unreachable_answers_database_unavailable_and_logs_where() {
+    let log = CapturedLog::default();
+    let writer = log.clone();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://purser_secret_user@127.0.0.1:{port}/purser_secret_db");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState {
+        pool: purser_sql::connect_pool(&url, 2).unwrap(),
+        oidc: None,
+        request_timeout: Duration::from_secs(30),
+    };
+    tokio::spawn(purser_api::serve(listener, state, std::future::pending()));
+    let response = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    let text = response.text().await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["detail"], "database unavailable");
+    let port = port.to_string();
+    for secret in ["purser_secret_user", "purser_secret_db", "127.0.0.1", &port] {
+        assert!(!text.contains(secret), "the answer names {secret}: {text}");
+    }
+    // The operator finds the detail in the log.
+    let logged = log.text();
+    for detail in [
+        "database unavailable",
+        "purser_secret_user",
+        "purser_secret_db",
+        &port,
+    ] {
+        assert!(logged.contains(detail), "the log lacks {detail}: {logged}");
+    }
+}
+
 /// Alan's membership, locked by an open transaction as an admin's psql would hold it: returns
 /// the connection holding the lock and the membership's path.
 async fn lock_alans_membership(app: &TestApp) -> (deadpool_postgres::Client, String) {
