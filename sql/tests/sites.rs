@@ -563,3 +563,17 @@ async fn a_site_role_is_refused_a_bad_name_a_taken_name_and_a_plain_password() {
         .contains("site_never_made is not a site role of this database")
     );
 }
+
+#[tokio::test]
+async fn purser_sessions_never_compile_a_statement_just_in_time() {
+    // Under row-level security a claim's generic plan is costed past jit_above_cost, and
+    // compiling it took 60 to 200 ms of a statement that runs in under 1 ms.
+    let database = TestDatabase::new().await;
+    let delta = BoundRole::create(&database, "delta").await;
+    for pool in [database.pool(), &delta.pool] {
+        let client = pool.connection().await.unwrap();
+        let jit: String = client.query_one("SHOW jit", &[]).await.unwrap().get(0);
+        assert_eq!(jit, "off");
+    }
+    delta.drop(&database).await;
+}

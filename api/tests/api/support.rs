@@ -113,7 +113,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     // checks that the role's grants suffice. Fixtures and checks use the owner's pool.
     let separator = if db.url().contains('?') { '&' } else { '?' };
     let api_url = format!(
-        "{}{separator}options=-c%20role%3Dpurser_api%20-c%20plan_cache_mode%3Dforce_generic_plan",
+        "{}{separator}options=-c%20role%3Dpurser_api%20-c%20plan_cache_mode%3Dforce_generic_plan%20-c%20jit%3Doff",
         db.url()
     );
     let state = AppState {
