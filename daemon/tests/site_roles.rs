@@ -254,7 +254,7 @@ async fn a_daemon_refuses_a_site_its_database_role_does_not_serve() {
 }
 
 #[tokio::test]
-async fn site_role_create_refuses_an_unknown_site_and_a_taken_name() {
+async fn site_role_create_refuses_an_unknown_site_a_taken_name_and_an_empty_password() {
     let database = TestDatabase::new().await;
     add_cluster(&database, "delta").await;
     let unknown = failure(&purser(
@@ -277,6 +277,24 @@ async fn site_role_create_refuses_an_unknown_site_and_a_taken_name() {
         taken.contains("a role named purser_daemon already exists on this server"),
         "{taken}"
     );
+    let empty = std::env::temp_dir().join(format!("purser-empty-password-{}", std::process::id()));
+    std::fs::write(&empty, "\n").unwrap();
+    let no_password = failure(&purser(
+        &database,
+        &[
+            "site-role",
+            "create",
+            "--site",
+            "delta",
+            "--password-file",
+            empty.to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        no_password.contains("has an empty first line"),
+        "{no_password}"
+    );
+    std::fs::remove_file(empty).unwrap();
     let not_bound = failure(&purser(&database, &["site-role", "drop", "purser_daemon"]));
     assert!(
         not_bound.contains("purser_daemon is not a site role of this database"),

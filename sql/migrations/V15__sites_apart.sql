@@ -38,10 +38,15 @@
 -- queue.session_site() themselves, as queue.enqueue does.
 --
 -- Cost: the policy's binding is looked up once per statement (an InitPlan), then compared per
--- row. docs/benchmarks.md has the queue's figures for a bound role, an unbound one and the
--- owner.
+-- row. The policies also keep the planner from using non-leakproof conditions (enum
+-- equality, now(), array overlap) in an index before them, so a generic plan of a claim is
+-- costed far higher than it runs; Purser's sessions turn JIT off (sql/src/pool.rs), which
+-- such a cost would otherwise trigger. docs/benchmarks.md has the queue's figures for a
+-- bound role, an unbound one and the owner.
 --
--- Operators: the index rebuilds below lock queue.task against writes while they run
+-- Operators: pg_dump and pg_restore run as the owner of these tables (not a superuser) now
+-- need --enable-row-security; they then see every row, as the owner is bound to no site.
+-- The index rebuilds below lock queue.task against writes while they run
 -- (retention keeps the table small: seconds for a million rows). Dependencies between sites
 -- that existed before this migration are left as they are; a bound daemon does not see, so
 -- does not count down, a dependent of another site, so such a dependent waits until an
@@ -84,9 +89,14 @@ CREATE TRIGGER audit_inserts AFTER INSERT ON queue.site_role REFERENCING NEW TAB
 CREATE TRIGGER audit_changes AFTER UPDATE OR DELETE ON queue.site_role
     FOR EACH ROW EXECUTE FUNCTION audit.record_change('role_name');
 
+-- PL/pgSQL rather than SQL: the policies call it once per statement, and a SQL function that
+-- cannot be inlined (SECURITY DEFINER) is planned again at every statement that calls it,
+-- while PL/pgSQL keeps its plan for the session.
 CREATE FUNCTION queue.session_site() RETURNS text
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT s.site FROM queue.site_role s WHERE s.role_name = session_user::text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN (SELECT s.site FROM queue.site_role s WHERE s.role_name = session_user::text);
+END;
 $$;
 COMMENT ON FUNCTION queue.session_site() IS
     'The site the session''s login role (session_user) is bound to in queue.site_role, or NULL when it is bound to none and may see every site. '

@@ -3,8 +3,8 @@
 //!
 //! It refuses to start on a configuration that cannot work: a site nobody knows (a typo in
 //! `--site`), a database role bound to another site (`purser site-role`), or a site program
-//! that is missing or not executable. It logs the kinds it runs,
-//! and warns when the site has no `[sites.NAME]`, so it runs only `noop`.
+//! that is missing or not executable. It logs the kinds it runs, and warns when the site has
+//! no `[sites.NAME]`, so it runs only `noop`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

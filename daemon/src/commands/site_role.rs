@@ -6,7 +6,7 @@
 //! Run it as an admin who may create roles (CREATEROLE, or the superuser). A password is
 //! sent to the server only as its SCRAM-SHA-256 verifier.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use purser_sql::DbPool;
@@ -54,7 +54,7 @@ fn default_role_name(site: &str) -> String {
 }
 
 /// The first line of a password file, without its line ending; an empty one is refused.
-fn read_password(path: &PathBuf) -> anyhow::Result<String> {
+fn read_password(path: &Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read --password-file {}", path.display()))?;
     let password = text.lines().next().unwrap_or_default();
@@ -77,7 +77,7 @@ pub async fn run(config: &Config, pool: &DbPool, args: SiteRoleArgs) -> anyhow::
         } => {
             config.ensure_known_site(pool, &site).await?;
             let role = role.unwrap_or_else(|| default_role_name(&site));
-            let password = password_file.as_ref().map(read_password).transpose()?;
+            let password = password_file.as_deref().map(read_password).transpose()?;
             let client = pool.connection().await?;
             let generated = site_role::create(&client, &role, &site, password.as_deref())
                 .await
