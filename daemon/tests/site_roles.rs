@@ -215,6 +215,21 @@ async fn a_site_role_made_by_the_command_runs_its_own_sites_tasks_and_no_other_s
         .unwrap()
         .get(0);
     assert_eq!(left, 0);
+    let recorded: Vec<String> = owner
+        .query(
+            "SELECT operation FROM audit.event WHERE table_name = 'queue.site_role' AND row_key->>'role_name' = $1 ORDER BY id",
+            &[&role],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(
+        recorded,
+        ["INSERT", "DELETE"],
+        "the binding's life is in the audit log"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 

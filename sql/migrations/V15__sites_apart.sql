@@ -46,11 +46,11 @@
 --
 -- Operators: pg_dump and pg_restore run as the owner of these tables (not a superuser) now
 -- need --enable-row-security; they then see every row, as the owner is bound to no site.
--- The index rebuilds below lock queue.task against writes while they run
--- (retention keeps the table small: seconds for a million rows). Dependencies between sites
--- that existed before this migration are left as they are; a bound daemon does not see, so
--- does not count down, a dependent of another site, so such a dependent waits until an
--- unbound session (an admin's `purser task retry`) moves it.
+-- The index rebuilds below lock queue.task against writes while they run (retention keeps
+-- the table small). Dependencies between sites that existed before this migration are left
+-- as they are; a bound daemon does not see, so does not count down, a dependent of another
+-- site, which then waits until an unbound daemon completes its dependency or an admin
+-- cancels it (`purser task cancel`).
 
 -- Lanes and dedupe keys per site -------------------------------------------------------------
 
