@@ -1,7 +1,8 @@
 -- Claims up to $5 ready tasks of site $1 for worker $2, in order of priority, run_at, id, taking
 -- only what the worker can start now: any number (up to $5) of the kinds $4, which it runs with
 -- no limit of their own, and at most $8[i] of each kind $7[i], which it runs under a per-kind
--- limit with $8[i] slots free. A task of a lane is ready only at the head of its lane.
+-- limit with $8[i] slots free. A task of a lane is ready only at the head of its lane, which
+-- is the site's own: another site's task in a lane of the same name never holds it up.
 -- $3 is the clock (NULL: the database's now()), $6 the lease in milliseconds.
 --
 -- Locks: candidates are taken FOR UPDATE SKIP LOCKED, so concurrent claimers of one site pass
@@ -33,7 +34,7 @@ WITH slots (kinds, free) AS (
           AND t.kind = ANY (slots.kinds)
           AND (t.lane IS NULL OR NOT EXISTS (
                   SELECT 1 FROM queue.task earlier
-                  WHERE earlier.lane = t.lane AND earlier.id < t.id
+                  WHERE earlier.site = t.site AND earlier.lane = t.lane AND earlier.id < t.id
                     AND earlier.state IN ('waiting', 'queued', 'running')))
         ORDER BY t.priority, t.run_at, t.id
         LIMIT slots.free

@@ -24,6 +24,7 @@ pub const GUARDED_TABLES: &[&str] = &[
     "registry.change_request",
     "registry.membership",
     "auth.token",
+    "queue.site_role",
 ];
 
 /// A constraint, the field it guards and what it requires.
@@ -513,6 +514,17 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "token_check2",
         Some("expires_in"),
         "a token must expire after it is made",
+    ),
+    // queue.site_role
+    rule(
+        "site_role_role_name_check",
+        Some("role"),
+        "the role name must be lower-case letters, digits and _, up to 63, not starting with a digit",
+    ),
+    rule(
+        "site_role_site_check",
+        Some("site"),
+        "the site must be 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit",
     ),
 ];
 

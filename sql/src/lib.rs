@@ -16,6 +16,7 @@ pub mod notify;
 pub mod pool;
 pub mod queue;
 pub mod seed;
+pub mod site_role;
 pub mod statements;
 #[cfg(feature = "test-harness")]
 pub mod test_harness;

@@ -168,7 +168,11 @@ async fn apply_locked(
     target: Target,
 ) -> Result<Vec<MigrationId>, DbError> {
     // Our own check first: it names unknown and divergent migrations more plainly than refinery.
-    plan(&*client).await?;
+    // With nothing pending, refinery is not run: it would create its history table if missing,
+    // which an application role (a daemon's, running `purser bench`) may not do.
+    if plan(&*client).await?.pending.is_empty() {
+        return Ok(Vec::new());
+    }
     let raw_client: &mut tokio_postgres::Client = client;
     let report = embedded::migrations::runner()
         .set_abort_divergent(true)

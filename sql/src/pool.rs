@@ -86,9 +86,15 @@ fn build_pool(
     // real array sizes against statistics that may be stale (a queue's `running` rows come and
     // go between ANALYZEs) and can pick a scan of the whole table. Generic plans are stable;
     // admins' own queries in psql are not affected. Options a URL gives replace these.
+    //
+    // JIT compilation is off: it pays only for long analytical queries, never for these. A
+    // generic plan of a queue statement run under row-level security (any role but the owner,
+    // V15) is costed high, because the policy keeps the planner from using the non-leakproof
+    // conditions in the index, and past `jit_above_cost` PostgreSQL spent 60 to 200 ms
+    // compiling a claim that runs in under 1 ms (docs/benchmarks.md).
     let mut options = config
         .get_options()
-        .unwrap_or("-c plan_cache_mode=force_generic_plan")
+        .unwrap_or("-c plan_cache_mode=force_generic_plan -c jit=off")
         .to_string();
     if let Some(limit) = statement_limit {
         let milliseconds = limit.as_millis().max(1);

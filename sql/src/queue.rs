@@ -79,11 +79,11 @@ pub struct NewTask {
     pub run_at: Option<DateTime<Utc>>,
     /// Attempts before it is dead; default 10.
     pub max_attempts: Option<i32>,
-    /// Unique among unfinished tasks.
+    /// Unique among the site's unfinished tasks.
     pub dedupe_key: Option<String>,
-    /// Tasks sharing a lane run one at a time, in order.
+    /// The site's tasks sharing a lane run one at a time, in order.
     pub lane: Option<String>,
-    /// Tasks that must succeed first.
+    /// Tasks of the same site that must succeed first.
     pub depends_on: Vec<i64>,
 }
 
@@ -105,7 +105,7 @@ impl NewTask {
 }
 
 /// Enqueues a task through `queue.enqueue` and returns its id (the existing task's id when
-/// its dedupe key is taken). Runs in the caller's transaction when given one.
+/// the site's dedupe key is taken). Runs in the caller's transaction when given one.
 pub async fn enqueue(client: &impl GenericClient, task: &NewTask) -> Result<i64, DbError> {
     let depends_on = (!task.depends_on.is_empty()).then_some(&task.depends_on);
     let row = query_one(

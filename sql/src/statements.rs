@@ -125,6 +125,10 @@ statements! {
     WORKER_STOPPED = "worker_stopped" (id: UUID);
     WORKER_RUNNING = "worker_running" (pid: INT4);
     SITE_CLUSTERS = "site_clusters" ();
+    SITE_ROLE_CREATE = "site_role_create" (role_name: TEXT, site: TEXT, password_verifier: TEXT);
+    SITE_ROLE_DROP = "site_role_drop" (role_name: TEXT);
+    SITE_ROLE_LIST = "site_role_list" ();
+    SESSION_BINDING = "session_binding" ();
     LISTEN_QUEUE = "listen_queue" ();
     IMPORT_CLUSTER = "import_cluster" (name: TEXT);
     IMPORT_ALLOCATIONS = "import_allocations" (cluster_id: UUID);

@@ -110,6 +110,16 @@ impl TestDatabase {
         &self.url
     }
 
+    /// The URL of this test's database for logging in as `role` with `password` (the private
+    /// cluster trusts its socket and ignores the password; another server checks it).
+    ///
+    /// # Panics
+    /// When the database's URL is not a `postgresql://` URL.
+    pub fn url_as(&self, role: &str, password: &str) -> String {
+        url_with_user(&self.url, role, password)
+            .unwrap_or_else(|| panic!("test harness: {} is not a URL", self.url))
+    }
+
     /// The database's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -229,6 +239,17 @@ fn url_pattern_from(url: &str) -> Result<String, String> {
     })
 }
 
+/// `url` with `role` and `password` in place of its user; `None` when it is not a URL.
+fn url_with_user(url: &str, role: &str, password: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let host_start = rest[..authority_end].rfind('@').map_or(0, |at| at + 1);
+    Some(format!(
+        "{scheme}://{role}:{password}@{}",
+        &rest[host_start..]
+    ))
+}
+
 /// Makes the template database if no earlier process did: migrate a database of our own, then
 /// rename it into place, so the template appears complete or not at all.
 async fn ensure_template(server: &TestServer) -> Result<(), String> {
@@ -323,7 +344,34 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::url_pattern_from;
+    use super::{url_pattern_from, url_with_user};
+
+    #[test]
+    fn a_url_for_another_role_replaces_the_user_and_keeps_the_rest() {
+        assert_eq!(
+            url_with_user(
+                "postgresql://postgres@/db?host=/tmp/x&port=5432",
+                "site_a",
+                "pw"
+            )
+            .unwrap(),
+            "postgresql://site_a:pw@/db?host=/tmp/x&port=5432"
+        );
+        assert_eq!(
+            url_with_user(
+                "postgresql://ci:secret@db.example.org:5433/ci",
+                "site_a",
+                "pw"
+            )
+            .unwrap(),
+            "postgresql://site_a:pw@db.example.org:5433/ci"
+        );
+        assert_eq!(
+            url_with_user("postgresql://localhost/ci", "site_a", "pw").unwrap(),
+            "postgresql://site_a:pw@localhost/ci"
+        );
+        assert!(url_with_user("host=/tmp dbname=ci", "site_a", "pw").is_none());
+    }
 
     #[test]
     fn an_existing_servers_url_becomes_a_pattern_for_any_database() {

@@ -1,14 +1,21 @@
 //! `/v1/tasks`: the queue between the registry and the sites. Admins enqueue, inspect, retry
 //! and cancel any task; a site daemon those of its own site; readers inspect. A task's
 //! attempts come with it, so a failure's history is one request away.
+//!
+//! A daemon learns nothing of other sites: their tasks answer 404 as unknown ids do, a
+//! dependency on one is refused in the words used for a missing task, and lanes and dedupe
+//! keys are the site's own (`queue.enqueue`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use purser_sql::DbError;
+use purser_sql::constraints::{Refusal, refusal};
 use purser_sql::queue::{self, AttemptRecord, NewTask, TaskFilter, TaskRecord};
 use serde::{Deserialize, Serialize};
+use tokio_postgres::error::SqlState;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,7 +26,7 @@ use crate::auth::{Caller, Role};
 use crate::extract::{Body, Checked, Id, Params};
 use crate::openapi::Problems;
 use crate::page::{self, Page};
-use crate::problem::ApiError;
+use crate::problem::{ApiError, FieldError};
 use crate::routes::IdempotencyHeader;
 use crate::rules::{self, Limit, SiteName, TaskKind};
 use crate::write::{Idempotency, write, write_created};
@@ -163,13 +170,14 @@ pub struct NewTaskRequest {
     /// Attempts before it is dead (default 10).
     #[schema(minimum = 1)]
     pub max_attempts: Option<i32>,
-    /// Unique among unfinished tasks: enqueueing the same key again returns the same task.
+    /// Unique among the site's unfinished tasks: enqueueing the same key again for the same
+    /// site returns the same task.
     #[schema(min_length = 1)]
     pub dedupe_key: Option<String>,
-    /// Tasks sharing a lane run one at a time, in order.
+    /// The site's tasks sharing a lane run one at a time, in order.
     #[schema(min_length = 1)]
     pub lane: Option<String>,
-    /// Tasks that must succeed first.
+    /// Tasks of the same site that must succeed first.
     #[serde(default)]
     pub depends_on: Vec<i64>,
 }
@@ -224,6 +232,27 @@ fn require_site(caller: &Caller, site: &str) -> Result<(), ApiError> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// What `queue.enqueue` refused about `depends_on` (a task that is not one of the site's,
+/// said the same whether it is another site's or missing) as a 422 naming the field; any
+/// other error as every route maps it.
+fn refused_dependency(error: DbError) -> ApiError {
+    if let DbError::Statement { error: pg, .. } = &error
+        && let Some(db) = pg.as_db_error()
+        && *db.code() == SqlState::FOREIGN_KEY_VIOLATION
+        && let Some(Refusal::Raised { message, .. }) = refusal(db)
+    {
+        tracing::debug!(error = %error, "queue.enqueue refused a dependency");
+        return ApiError::Invalid {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            errors: vec![FieldError {
+                pointer: "/depends_on".to_string(),
+                detail: message,
+            }],
+        };
+    }
+    error.into()
 }
 
 /// The task, if the caller may see it: 404 for another site's task shown to a daemon.
@@ -322,7 +351,9 @@ async fn enqueue_task(
         &new,
         |task: &Task| format!("/v1/tasks/{}", task.id),
         async |tx| {
-            let id = queue::enqueue(tx, &task).await?;
+            let id = queue::enqueue(tx, &task)
+                .await
+                .map_err(refused_dependency)?;
             visible_task(tx, &caller, id).await.map(Task::from)
         },
     )

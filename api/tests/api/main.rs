@@ -17,4 +17,5 @@ mod pagination;
 mod reference;
 mod registry;
 mod resilience;
+mod sites;
 mod workflows;

@@ -119,7 +119,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         .map(|more| format!(" {more}").replace(' ', "%20").replace('=', "%3D"))
         .unwrap_or_default();
     let api_url = format!(
-        "{}{separator}options=-c%20role%3Dpurser_api%20-c%20plan_cache_mode%3Dforce_generic_plan{more_options}",
+        "{}{separator}options=-c%20role%3Dpurser_api%20-c%20plan_cache_mode%3Dforce_generic_plan%20-c%20jit%3Doff{more_options}",
         db.url()
     );
     let request_timeout = options.request_timeout.unwrap_or(Duration::from_secs(30));

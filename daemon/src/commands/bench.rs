@@ -79,6 +79,10 @@ struct QueueBenchArgs {
     /// Most tasks per claim.
     #[arg(long, default_value_t = 1000)]
     claim_batch: usize,
+    /// The site to enqueue to and drain (default: a new one, `bench-` and 8 hex digits). Give
+    /// the site of a role bound by `purser site-role` to measure as that role.
+    #[arg(long)]
+    site: Option<String>,
     /// Latency samples, one task at a time.
     #[arg(long, default_value_t = 2000)]
     latency_samples: usize,
@@ -307,8 +311,10 @@ async fn bench_balance(url: &str, args: &BalanceBenchArgs) -> anyhow::Result<()>
 async fn bench_queue(url: &str, args: &QueueBenchArgs) -> anyhow::Result<QueueBenchReport> {
     let pool = purser_sql::connect_pool(url, 8)?;
     purser_sql::migrations::apply(&pool).await?;
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    let site = format!("bench-{}", &run[..8]);
+    let site = args.site.clone().unwrap_or_else(|| {
+        let run = uuid::Uuid::new_v4().simple().to_string();
+        format!("bench-{}", &run[..8])
+    });
 
     // 1. Enqueue.
     let client = pool.connection().await?;
@@ -446,15 +452,14 @@ async fn measure_latency(
     Ok(latencies)
 }
 
-/// Starts `purser daemon` for a site of its own, reads its resident memory once it idles,
-/// then drains the same number of tasks through it and reads its peak.
+/// Starts `purser daemon` for the site, reads its resident memory once it idles, then drains
+/// the same number of tasks through it and reads its peak.
 async fn measure_daemon_memory(
     url: &str,
     pool: &DbPool,
     site: &str,
     args: &QueueBenchArgs,
 ) -> anyhow::Result<(f64, f64)> {
-    let site = format!("{site}-process");
     let config_file =
         std::env::temp_dir().join(format!("purser-bench-{}.toml", std::process::id()));
     std::fs::write(
@@ -465,7 +470,7 @@ async fn measure_daemon_memory(
         ),
     )?;
     let mut daemon = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["daemon", "--site", &site, "--config"])
+        .args(["daemon", "--site", site, "--config"])
         .arg(&config_file)
         .env("PURSER_DATABASE_URL", url)
         .env("PURSER_LOG", "warn")
@@ -483,9 +488,9 @@ async fn measure_daemon_memory(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         let idle = resident_megabytes(pid, "VmRSS")?;
-        enqueue_noops(&client, &site, args.tasks).await?;
+        enqueue_noops(&client, site, args.tasks).await?;
         let deadline = Instant::now() + Duration::from_secs(600);
-        while unfinished(&client, &site).await? > 0 {
+        while unfinished(&client, site).await? > 0 {
             anyhow::ensure!(
                 Instant::now() < deadline,
                 "the daemon did not drain its tasks"
@@ -508,7 +513,7 @@ async fn unfinished(client: &deadpool_postgres::Client, site: &str) -> anyhow::R
     Ok(queue::stats(client, &queue::Clock::Database)
         .await?
         .iter()
-        .filter(|count| count.site == site && count.state != "succeeded")
+        .filter(|count| count.site == site && count.kind == "noop" && count.state != "succeeded")
         .map(|count| count.tasks)
         .sum())
 }

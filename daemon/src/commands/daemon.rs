@@ -2,16 +2,18 @@
 //! registered for it, until SIGTERM or SIGINT; then finishes or hands back what it runs.
 //!
 //! It refuses to start on a configuration that cannot work: a site nobody knows (a typo in
-//! `--site`), or a site program that is missing or not executable. It logs the kinds it runs,
-//! and warns when the site has no `[sites.NAME]`, so it runs only `noop`.
+//! `--site`), a database role bound to another site (`purser site-role`), or a site program
+//! that is missing or not executable. It logs the kinds it runs, and warns when the site has
+//! no `[sites.NAME]`, so it runs only `noop`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use purser_executors::shell::Shell;
 use purser_executors::{Noop, Registry};
 use purser_sql::DbPool;
+use purser_sql::site_role;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, SiteConfig};
@@ -52,9 +54,30 @@ pub fn registry_for(site: &SiteConfig) -> anyhow::Result<Registry> {
     Ok(registry)
 }
 
+/// Refuses a database role bound to another site than `site`: row-level security would show
+/// it none of the site's tasks, and the daemon would idle without saying why.
+async fn ensure_role_serves(pool: &DbPool, site: &str) -> anyhow::Result<()> {
+    let client = pool
+        .connection()
+        .await
+        .context("cannot look up the database role's site")?;
+    let binding = site_role::session_binding(&client)
+        .await
+        .context("cannot look up the database role's site")?;
+    match binding.site {
+        Some(bound) if bound != site => bail!(
+            "the database role {} serves site {bound} only, so it cannot run site {site}'s tasks: \
+             connect as a role of site {site} (purser site-role list)",
+            binding.role_name
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Runs the daemon until a shutdown signal.
 pub async fn run(config: &Config, pool: DbPool, args: DaemonArgs) -> anyhow::Result<()> {
     config.ensure_known_site(&pool, &args.site).await?;
+    ensure_role_serves(&pool, &args.site).await?;
     let site = match config.sites.get(&args.site) {
         Some(site) => site.clone(),
         None => {

@@ -8,6 +8,7 @@ pub mod dev_db;
 mod migrate;
 pub mod schema;
 mod seed;
+mod site_role;
 mod task;
 mod token;
 mod usage;
@@ -82,6 +83,8 @@ pub enum Command {
     Seed(seed::SeedArgs),
     /// Make, list and revoke API tokens.
     Token(token::TokenArgs),
+    /// Make, list and drop database roles bound to one site's daemons.
+    SiteRole(site_role::SiteRoleArgs),
     /// Measure how fast Purser runs on this machine.
     Bench(bench::BenchArgs),
 }
@@ -113,6 +116,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Usage(args) => usage::run(&connect(&cli.global)?.1, args).await,
         Command::Seed(args) => seed::run(&connect(&cli.global)?.1, args).await,
         Command::Token(args) => token::run(&connect(&cli.global)?.1, args).await,
+        Command::SiteRole(args) => {
+            let (config, pool) = connect(&cli.global)?;
+            site_role::run(&config, &pool, args).await
+        }
         Command::Bench(args) => bench::run(cli.global.database_url, args).await,
     }
 }

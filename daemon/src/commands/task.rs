@@ -48,13 +48,13 @@ struct EnqueueArgs {
     /// Attempts before it is dead (default 10).
     #[arg(long)]
     max_attempts: Option<i32>,
-    /// Unique among unfinished tasks: enqueueing it again returns the existing task.
+    /// Unique among the site's unfinished tasks: enqueueing it again returns the existing task.
     #[arg(long)]
     dedupe_key: Option<String>,
-    /// Tasks sharing a lane run one at a time, in order.
+    /// The site's tasks sharing a lane run one at a time, in order.
     #[arg(long)]
     lane: Option<String>,
-    /// A task that must succeed first (repeat for several).
+    /// A task of the same site that must succeed first (repeat for several).
     #[arg(long = "depends-on", value_name = "ID")]
     depends_on: Vec<i64>,
 }
