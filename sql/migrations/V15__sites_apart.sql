@@ -304,7 +304,12 @@ COMMENT ON FUNCTION queue.drop_site_role(text) IS
 
 -- Grants ------------------------------------------------------------------------------------
 
--- Every session that reads a queue table evaluates the policies, so runs queue.session_site().
+-- The policies' site lookup runs as purser_owner, as every SECURITY DEFINER function does (V14),
+-- and only the roles that read queue tables call it. Every session that reads a queue table
+-- evaluates the policies, so runs queue.session_site().
+ALTER FUNCTION queue.session_site() OWNER TO purser_owner;
+GRANT SELECT ON queue.site_role TO purser_owner;
+REVOKE EXECUTE ON FUNCTION queue.session_site() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION queue.session_site() TO purser_api, purser_daemon, purser_reader;
 GRANT SELECT ON queue.site_role TO purser_reader;
 -- Only an admin with CREATEROLE makes and drops roles.
