@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
-use purser_sql::constraints::{CONSTRAINTS, ConstraintKind, GUARDED_TABLES, Refusal, refusal};
+use purser_sql::constraints::{
+    CONSTRAINTS, ConstraintKind, GUARDED_DOMAINS, GUARDED_TABLES, Refusal, refusal,
+};
 use purser_sql::test_harness::TestDatabase;
 
 #[tokio::test]
@@ -14,16 +16,21 @@ async fn every_constraint_of_the_written_tables_has_a_sentence() {
         .iter()
         .map(|table| table.to_string())
         .collect();
+    let domains: Vec<String> = GUARDED_DOMAINS
+        .iter()
+        .map(|domain| domain.to_string())
+        .collect();
     let rows = client
         .query(
             "SELECT conname AS name FROM pg_constraint
-              WHERE conrelid::regclass::text = ANY($1) AND contype <> 'p'
+              WHERE (conrelid <> 0 AND conrelid::regclass::text = ANY($1) AND contype <> 'p')
+                 OR (contypid <> 0 AND contypid::regtype::text = ANY($2))
              UNION
              SELECT indexrelid::regclass::text FROM pg_index
               WHERE indrelid::regclass::text = ANY($1) AND indisunique
                 AND NOT EXISTS (SELECT FROM pg_constraint WHERE conindid = indexrelid)
              ORDER BY 1",
-            &[&tables],
+            &[&tables, &domains],
         )
         .await
         .unwrap();

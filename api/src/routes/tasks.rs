@@ -21,7 +21,7 @@ use crate::openapi::Problems;
 use crate::page::{self, Page};
 use crate::problem::ApiError;
 use crate::routes::IdempotencyHeader;
-use crate::rules::{self, Limit, SiteName, TaskKind};
+use crate::rules::{self, Limit, Name, SiteName, TaskKind};
 use crate::write::{Idempotency, write, write_created};
 
 /// The roles that may see tasks.
@@ -164,10 +164,10 @@ pub struct NewTaskRequest {
     #[schema(minimum = 1)]
     pub max_attempts: Option<i32>,
     /// Unique among unfinished tasks: enqueueing the same key again returns the same task.
-    #[schema(min_length = 1)]
+    #[schema(value_type = Option<Name>)]
     pub dedupe_key: Option<String>,
     /// Tasks sharing a lane run one at a time, in order.
-    #[schema(min_length = 1)]
+    #[schema(value_type = Option<Name>)]
     pub lane: Option<String>,
     /// Tasks that must succeed first.
     #[serde(default)]
