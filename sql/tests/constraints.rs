@@ -113,3 +113,44 @@ async fn postgresql_text_that_is_not_a_refusal_is_not_one() {
     let error = client.query("SELECT 'x'::integer", &[]).await.unwrap_err();
     assert_eq!(refusal(error.as_db_error().unwrap()), None);
 }
+
+#[tokio::test]
+async fn a_value_too_long_to_store_reads_as_too_long_naming_the_field_its_index_guards() {
+    let database = TestDatabase::new().await;
+    let client = database.pool().connection().await.unwrap();
+    // A key over its btree's row size (SQLSTATE 54000) names the index, here one whose field is
+    // known; a string over its type's length (22001) names nothing.
+    client
+        .batch_execute(
+            "CREATE TEMPORARY TABLE organization (name text CONSTRAINT organization_name_key UNIQUE, code varchar(3))",
+        )
+        .await
+        .unwrap();
+    let over_the_index = client
+        .execute(
+            "INSERT INTO organization (name) SELECT string_agg(md5(i::text), '') FROM generate_series(1, 100) i",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refusal(over_the_index.as_db_error().unwrap()),
+        Some(Refusal::TooLong { field: Some("name") })
+    );
+    assert_eq!(
+        purser_sql::constraints::describe(&over_the_index),
+        "name is too long to store"
+    );
+    let over_the_type = client
+        .execute("INSERT INTO organization (code) VALUES ('ABCD')", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refusal(over_the_type.as_db_error().unwrap()),
+        Some(Refusal::TooLong { field: None })
+    );
+    assert_eq!(
+        purser_sql::constraints::describe(&over_the_type),
+        "a value is too long to store"
+    );
+}
