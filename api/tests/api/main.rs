@@ -8,6 +8,7 @@ mod support;
 mod allocation_resources;
 mod authentication;
 mod authorization_matrix;
+mod bounds;
 mod errors;
 mod idempotency;
 mod oidc;
