@@ -29,7 +29,8 @@ pub const GUARDED_TABLES: &[&str] = &[
 
 /// The domains whose every constraint has a sentence here: the bounds of amounts, rates and
 /// times, which the tables above and the ledger's functions share.
-pub const GUARDED_DOMAINS: &[&str] = &["registry.su_amount", "registry.su_rate", "registry.instant"];
+pub const GUARDED_DOMAINS: &[&str] =
+    &["registry.su_amount", "registry.su_rate", "registry.instant"];
 
 /// A constraint, the field it guards and what it requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

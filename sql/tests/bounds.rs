@@ -76,8 +76,16 @@ async fn the_application_roles_cannot_charge_grant_or_cap_an_amount_the_ledger_c
             "su_amount_check",
         ),
         ("purser_daemon", charge("1.0000001"), "su_amount_check"),
-        ("purser_api", diff("supplement", "'Infinity'"), "su_amount_check"),
-        ("purser_api", diff("adjustment", "'-Infinity'"), "su_amount_check"),
+        (
+            "purser_api",
+            diff("supplement", "'Infinity'"),
+            "su_amount_check",
+        ),
+        (
+            "purser_api",
+            diff("adjustment", "'-Infinity'"),
+            "su_amount_check",
+        ),
         ("purser_api", diff("adjustment", "'NaN'"), "su_amount_check"),
         (
             "purser_api",
@@ -146,6 +154,36 @@ async fn the_application_roles_cannot_charge_grant_or_cap_an_amount_the_ledger_c
     assert_eq!(row.get::<_, i64>(1), 0);
 }
 
+/// A record for the charging function, and why it is rejected (None: charged).
+struct Record<'a> {
+    job: &'a str,
+    submit: &'a str,
+    end: &'a str,
+    resource: uuid::Uuid,
+    raw: &'a str,
+    rejected: Option<&'a str>,
+}
+
+impl<'a> Record<'a> {
+    fn new(
+        job: &'a str,
+        submit: &'a str,
+        end: &'a str,
+        resource: uuid::Uuid,
+        raw: &'a str,
+        rejected: Option<&'a str>,
+    ) -> Self {
+        Self {
+            job,
+            submit,
+            end,
+            resource,
+            raw,
+            rejected,
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_charging_function_rejects_each_record_the_ledger_cannot_hold_and_charges_the_rest() {
     let database = TestDatabase::new().await;
@@ -165,50 +203,51 @@ async fn the_charging_function_rejects_each_record_the_ledger_cannot_hold_and_ch
         .unwrap()
         .get(0);
     let long_job = "9".repeat(300);
-    // (job, submit, end, resource, raw amount, the reason it is rejected)
-    let records: Vec<(&str, &str, &str, uuid::Uuid, &str, Option<&str>)> = vec![
-        ("ok", "2026-03-01", "2026-03-02", centre.cpu, "10", None),
-        (
+    let raw_rule = Some("raw_amount must be less than 10^15, with at most 6 decimals");
+    let time_rule = Some("submit_time and end_time must be from 1970 to 9999");
+    let records = [
+        Record::new("ok", "2026-03-01", "2026-03-02", centre.cpu, "10", None),
+        Record::new(
             "huge",
             "2026-03-01",
             "2026-03-02",
             centre.cpu,
             "79228162514264337593543950335",
-            Some("raw_amount must be less than 10^15, with at most 6 decimals"),
+            raw_rule,
         ),
-        (
+        Record::new(
             "nan",
             "2026-03-01",
             "2026-03-02",
             centre.cpu,
             "NaN",
-            Some("raw_amount must be less than 10^15, with at most 6 decimals"),
+            raw_rule,
         ),
-        (
+        Record::new(
             "fine-grained",
             "2026-03-01",
             "2026-03-02",
             centre.cpu,
             "1.0000001",
-            Some("raw_amount must be less than 10^15, with at most 6 decimals"),
+            raw_rule,
         ),
-        (
+        Record::new(
             "far-future",
             "200000-01-01",
             "200000-01-02",
             centre.cpu,
             "10",
-            Some("submit_time and end_time must be from 1970 to 9999"),
+            time_rule,
         ),
-        (
+        Record::new(
             "never-ends",
             "2026-03-01",
             "infinity",
             centre.cpu,
             "10",
-            Some("submit_time and end_time must be from 1970 to 9999"),
+            time_rule,
         ),
-        (
+        Record::new(
             &long_job,
             "2026-03-01",
             "2026-03-02",
@@ -216,20 +255,22 @@ async fn the_charging_function_rejects_each_record_the_ledger_cannot_hold_and_ch
             "10",
             Some("job_id is longer than 256 characters"),
         ),
-        (
+        Record::new(
             "too-many-sus",
             "2026-03-01",
             "2026-03-02",
             cheap,
             "1000000000",
-            Some("raw_amount ÷ rate is 1000000000000000.000000 SUs, more than the ledger holds (less than 10^15)"),
+            Some(
+                "raw_amount ÷ rate is 1000000000000000.000000 SUs, more than the ledger holds (less than 10^15)",
+            ),
         ),
     ];
-    let jobs: Vec<&str> = records.iter().map(|r| r.0).collect();
-    let submits: Vec<&str> = records.iter().map(|r| r.1).collect();
-    let ends: Vec<&str> = records.iter().map(|r| r.2).collect();
-    let resources: Vec<uuid::Uuid> = records.iter().map(|r| r.3).collect();
-    let raws: Vec<&str> = records.iter().map(|r| r.4).collect();
+    let jobs: Vec<&str> = records.iter().map(|r| r.job).collect();
+    let submits: Vec<&str> = records.iter().map(|r| r.submit).collect();
+    let ends: Vec<&str> = records.iter().map(|r| r.end).collect();
+    let resources: Vec<uuid::Uuid> = records.iter().map(|r| r.resource).collect();
+    let raws: Vec<&str> = records.iter().map(|r| r.raw).collect();
     let count = records.len();
     client
         .batch_execute("BEGIN; SET LOCAL ROLE purser_daemon")
@@ -260,9 +301,12 @@ async fn the_charging_function_rejects_each_record_the_ledger_cannot_hold_and_ch
     assert_eq!(rows.len(), count);
     for (row, record) in rows.iter().zip(&records) {
         let rejected: Option<String> = row.get(2);
-        assert_eq!(rejected.as_deref(), record.5, "job {}", record.0);
+        assert_eq!(rejected.as_deref(), record.rejected, "job {}", record.job);
     }
-    assert_eq!(rows[0].get::<_, Option<String>>(1).as_deref(), Some("1.000000"));
+    assert_eq!(
+        rows[0].get::<_, Option<String>>(1).as_deref(),
+        Some("1.000000")
+    );
     let row = client
         .query_one(
             "SELECT charged_su, (SELECT count(*) FROM registry.usage), (SELECT count(*) FROM report.ledger_violations)
@@ -290,12 +334,15 @@ async fn times_outside_1970_to_9999_are_refused_where_they_enter() {
         ),
         (
             Some("purser_api"),
-            format!("UPDATE registry.membership SET ends_at = '200000-01-01' WHERE id = '{membership}'"),
+            format!(
+                "UPDATE registry.membership SET ends_at = '200000-01-01' WHERE id = '{membership}'"
+            ),
             "instant_check",
         ),
         (
             Some("purser_api"),
-            "INSERT INTO registry.organization (name, created_at) VALUES ('Timeless', 'infinity')".to_string(),
+            "INSERT INTO registry.organization (name, created_at) VALUES ('Timeless', 'infinity')"
+                .to_string(),
             "instant_check",
         ),
         (
@@ -324,7 +371,8 @@ async fn times_outside_1970_to_9999_are_refused_where_they_enter() {
         ),
         (
             Some("purser_api"),
-            "SELECT queue.enqueue(site => 'expanse', kind => 'noop', run_at => 'infinity')".to_string(),
+            "SELECT queue.enqueue(site => 'expanse', kind => 'noop', run_at => 'infinity')"
+                .to_string(),
             "task_run_at_bounded",
         ),
         (
@@ -359,7 +407,9 @@ async fn names_and_ids_over_their_length_are_refused_with_a_sentence_naming_the_
             "name must be at most 256 characters",
         ),
         (
-            format!("INSERT INTO registry.person (name, email) VALUES ('Ann', '{long}@example.edu')"),
+            format!(
+                "INSERT INTO registry.person (name, email) VALUES ('Ann', '{long}@example.edu')"
+            ),
             "email",
             "email must be at most 320 characters",
         ),
@@ -380,7 +430,9 @@ async fn names_and_ids_over_their_length_are_refused_with_a_sentence_naming_the_
             "name must be at most 256 characters",
         ),
         (
-            format!("SELECT queue.enqueue(site => 'expanse', kind => 'noop', dedupe_key => '{long}')"),
+            format!(
+                "SELECT queue.enqueue(site => 'expanse', kind => 'noop', dedupe_key => '{long}')"
+            ),
             "dedupe_key",
             "dedupe_key must be at most 256 characters",
         ),
@@ -503,6 +555,9 @@ async fn the_ledger_check_flags_an_amount_written_while_its_rule_was_lifted() {
         .map(|row| row.get(0))
         .collect();
     assert_eq!(flagged.len(), 2, "{flagged:?}");
-    assert!(flagged[0].starts_with("allocation_total: granted_su NaN"), "{flagged:?}");
+    assert!(
+        flagged[0].starts_with("allocation_total: granted_su NaN"),
+        "{flagged:?}"
+    );
     assert!(flagged[1].ends_with("su_delta NaN"), "{flagged:?}");
 }

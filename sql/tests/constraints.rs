@@ -135,7 +135,9 @@ async fn a_value_too_long_to_store_reads_as_too_long_naming_the_field_its_index_
         .unwrap_err();
     assert_eq!(
         refusal(over_the_index.as_db_error().unwrap()),
-        Some(Refusal::TooLong { field: Some("name") })
+        Some(Refusal::TooLong {
+            field: Some("name")
+        })
     );
     assert_eq!(
         purser_sql::constraints::describe(&over_the_index),

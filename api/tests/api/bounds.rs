@@ -27,7 +27,13 @@ async fn usage_record(app: &TestApp, job_id: &str, raw_amount: &str) -> serde_js
 }
 
 /// Asserts a 422 whose one field error is at `pointer` and begins with the field's name.
-async fn assert_refused_naming(app: &TestApp, caller: &str, path: &str, body: serde_json::Value, pointer: &str) {
+async fn assert_refused_naming(
+    app: &TestApp,
+    caller: &str,
+    path: &str,
+    body: serde_json::Value,
+    pointer: &str,
+) {
     let refused = app.post(caller, path, body).await.expect(422);
     let errors = refused.field("errors").as_array().unwrap();
     assert_eq!(errors.len(), 1, "{path}: {errors:?}");
@@ -44,7 +50,8 @@ async fn amounts_beyond_what_the_ledger_holds_are_422s_naming_the_field() {
     let app = spawn_app().await;
     let allocation = app.allocation("che260001").await;
     let barbara = app.person(BARBARA).await;
-    let membership = |cap: &str| json!({"allocation_id": allocation, "person_id": barbara, "cap_su": cap});
+    let membership =
+        |cap: &str| json!({"allocation_id": allocation, "person_id": barbara, "cap_su": cap});
     for cap in ["1000000000000000", "NaN", "Infinity", "0.0000001", "1e3"] {
         assert_refused_naming(&app, "admin", "/v1/memberships", membership(cap), "/cap_su").await;
     }
@@ -86,12 +93,18 @@ async fn amounts_beyond_what_the_ledger_holds_are_422s_naming_the_field() {
     .await;
     // Nothing was written.
     assert_eq!(
-        app.count("SELECT count(*) FROM registry.membership WHERE cap_su IS NOT NULL AND cap_su > 5000")
-            .await,
+        app.count(
+            "SELECT count(*) FROM registry.membership WHERE cap_su IS NOT NULL AND cap_su > 5000"
+        )
+        .await,
         0
     );
     assert_eq!(app.count("SELECT count(*) FROM registry.usage").await, 0);
-    assert_eq!(app.count("SELECT count(*) FROM registry.allocation_diff").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM registry.allocation_diff")
+            .await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -100,7 +113,12 @@ async fn over_long_keys_are_422s_naming_the_field() {
     let long = "x".repeat(10_000);
     let alan = app.person(ALAN).await;
     let cases = [
-        ("/v1/organizations", json!({"name": long}), "/name", "at most 256 characters"),
+        (
+            "/v1/organizations",
+            json!({"name": long}),
+            "/name",
+            "at most 256 characters",
+        ),
         (
             "/v1/people",
             json!({"name": "Ann", "email": format!("{long}@example.edu")}),
@@ -167,7 +185,11 @@ async fn values_written_around_the_api_are_refused_where_they_enter_and_every_li
     for (role, sql) in [
         (
             "purser_daemon",
-            charge("79228162514264337593543950335", "2026-11-01", "2026-11-01 02:00"),
+            charge(
+                "79228162514264337593543950335",
+                "2026-11-01",
+                "2026-11-01 02:00",
+            ),
         ),
         (
             "purser_daemon",
@@ -175,7 +197,9 @@ async fn values_written_around_the_api_are_refused_where_they_enter_and_every_li
         ),
         (
             "purser_api",
-            format!("UPDATE registry.allocation SET ends_at = 'infinity' WHERE id = '{allocation}'"),
+            format!(
+                "UPDATE registry.allocation SET ends_at = 'infinity' WHERE id = '{allocation}'"
+            ),
         ),
         (
             "purser_api",
@@ -183,7 +207,8 @@ async fn values_written_around_the_api_are_refused_where_they_enter_and_every_li
         ),
         (
             "purser_api",
-            "SELECT queue.enqueue(site => 'expanse', kind => 'noop', run_at => 'infinity')".to_string(),
+            "SELECT queue.enqueue(site => 'expanse', kind => 'noop', run_at => 'infinity')"
+                .to_string(),
         ),
     ] {
         let outcome = client
