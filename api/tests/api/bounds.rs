@@ -184,7 +184,7 @@ async fn values_written_around_the_api_are_refused_where_they_enter_and_every_li
     };
     for (role, sql) in [
         (
-            "purser_daemon",
+            Some("purser_daemon"),
             charge(
                 "79228162514264337593543950335",
                 "2026-11-01",
@@ -192,30 +192,37 @@ async fn values_written_around_the_api_are_refused_where_they_enter_and_every_li
             ),
         ),
         (
-            "purser_daemon",
+            Some("purser_daemon"),
             charge("10", "200000-01-01", "200000-01-01 02:00"),
         ),
+        // A script with the owner's connection (an allocation's end changes only through diffs).
         (
-            "purser_api",
+            None,
             format!(
                 "UPDATE registry.allocation SET ends_at = 'infinity' WHERE id = '{allocation}'"
             ),
         ),
         (
-            "purser_api",
+            Some("purser_api"),
             "UPDATE registry.membership SET cap_su = 'NaN'".to_string(),
         ),
         (
-            "purser_api",
+            Some("purser_api"),
             "SELECT queue.enqueue(site => 'expanse', kind => 'noop', run_at => 'infinity')"
                 .to_string(),
         ),
     ] {
+        let set_role = role.map_or_else(String::new, |role| format!("SET LOCAL ROLE {role};"));
         let outcome = client
-            .batch_execute(&format!("BEGIN; SET LOCAL ROLE {role}; {sql}; COMMIT"))
+            .batch_execute(&format!("BEGIN; {set_role} {sql}; COMMIT"))
             .await;
         client.batch_execute("ROLLBACK").await.unwrap();
-        assert!(outcome.is_err(), "{role} wrote {sql}");
+        let refused = outcome.expect_err(&format!("{role:?} wrote {sql}"));
+        assert_eq!(
+            refused.code(),
+            Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION),
+            "{role:?}: {sql}: {refused}"
+        );
     }
     for path in [
         format!("/v1/usage?allocation_id={allocation}"),
