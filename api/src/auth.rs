@@ -131,9 +131,9 @@ impl Caller {
 
 /// Looks up a Purser API token by its secret.
 async fn authenticate_token(state: &AppState, secret: &str) -> Result<Caller, ApiError> {
-    let client = state.pool.connection().await?;
+    let client = state.connection().await?;
     let hash = purser_sql::auth::secret_hash(secret);
-    let rows = query(&client, bind!(API_TOKEN_AUTHENTICATE, secret_hash = &hash)).await?;
+    let rows = query(&*client, bind!(API_TOKEN_AUTHENTICATE, secret_hash = &hash)).await?;
     let row = rows.first().ok_or_else(|| {
         ApiError::Unauthenticated("the token is unknown, expired or revoked".to_string())
     })?;
@@ -142,6 +142,7 @@ async fn authenticate_token(state: &AppState, secret: &str) -> Result<Caller, Ap
     let role_name: String = row.get("role");
     let role = Role::parse(&role_name)
         .ok_or_else(|| ApiError::Internal(format!("token {id} has unknown role {role_name}")))?;
+    refuse_unless_active(row.get("person_status"))?;
     Ok(Caller {
         role,
         person_id: row.get("person_id"),
@@ -149,6 +150,19 @@ async fn authenticate_token(state: &AppState, secret: &str) -> Result<Caller, Ap
         key: format!("token:{id}"),
         actor: format!("{name} (token {id})"),
     })
+}
+
+/// Refuses the credentials of a person who is no longer active: `status` is the person's
+/// (`None` for credentials that speak for no person, such as admin and daemon tokens). A person
+/// made inactive, or merged into another, loses access at once, whatever tokens or identity
+/// provider sessions they still hold.
+pub fn refuse_unless_active(status: Option<&str>) -> Result<(), ApiError> {
+    match status {
+        None | Some("active") => Ok(()),
+        Some(status) => Err(ApiError::Forbidden(format!(
+            "the credentials belong to a person who is {status}; only active people may call"
+        ))),
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -2,6 +2,7 @@
 //! one transaction, then returns. It never calls an external system itself.
 //!
 //! - [`auth`] and [`oidc`]: who is calling (API tokens, OIDC JWTs) and the roles they hold.
+//! - [`deadline`]: every request's deadline, and the statements it cancels.
 //! - [`mod@write`]: the one-transaction write path, with `Idempotency-Key` replay.
 //! - [`page`]: cursor pagination; [`extract`]: request parsing whose errors are problems;
 //!   [`validate`]: requests checked against the OpenAPI document; [`rules`]: the field rules
@@ -12,6 +13,7 @@
 //!   [`reference`]: the markdown endpoint reference rendered from it (docs/api-reference.md).
 
 pub mod auth;
+pub mod deadline;
 pub mod extract;
 pub mod oidc;
 pub mod openapi;
@@ -27,11 +29,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use purser_sql::DbPool;
+use axum::extract::DefaultBodyLimit;
+use purser_sql::{DbError, DbPool};
 
+use crate::deadline::Connection;
 use crate::oidc::OidcVerifier;
 use crate::problem::ApiError;
 
@@ -44,6 +45,31 @@ pub struct AppState {
     pub oidc: Option<Arc<OidcVerifier>>,
     /// How long a request may take before it is answered 503.
     pub request_timeout: Duration,
+}
+
+impl AppState {
+    /// The state of an API on the database at `url`, with a pool of `pool_size` connections
+    /// whose statements are limited to just under `request_timeout`
+    /// ([`deadline::statement_limit`]).
+    pub fn connect(
+        url: &str,
+        pool_size: usize,
+        oidc: Option<Arc<OidcVerifier>>,
+        request_timeout: Duration,
+    ) -> Result<Self, DbError> {
+        let statement_limit = deadline::statement_limit(request_timeout);
+        Ok(Self {
+            pool: purser_sql::connect_pool_bounded(url, pool_size, statement_limit)?,
+            oidc,
+            request_timeout,
+        })
+    }
+
+    /// A connection for the request this task serves, given up if the request's deadline
+    /// passes while it is in use ([`deadline::Connection`]).
+    pub async fn connection(&self) -> Result<Connection, ApiError> {
+        Connection::take(&self.pool).await
+    }
 }
 
 /// The largest body most endpoints accept.
@@ -67,36 +93,9 @@ pub fn router(state: AppState) -> Router {
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
-        deadline,
+        deadline::enforce,
     ))
     .with_state(state)
-}
-
-/// Answers 503 when a request runs past the configured timeout (its transaction, if any, is
-/// rolled back as its future is dropped), and logs each request at debug level.
-async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let started = std::time::Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_string();
-    let response = match tokio::time::timeout(state.request_timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => {
-            let detail = format!(
-                "the request took longer than {} ms",
-                state.request_timeout.as_millis()
-            );
-            tracing::warn!(http.method = %method, http.path = %path, "{detail}");
-            ApiError::Unavailable(detail).into_response()
-        }
-    };
-    tracing::debug!(
-        http.method = %method,
-        http.path = %path,
-        http.status = response.status().as_u16(),
-        duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        "request"
-    );
-    response
 }
 
 async fn method_not_allowed() -> ApiError {

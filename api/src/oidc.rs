@@ -20,7 +20,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::auth::{Caller, Role};
+use crate::auth::{Caller, Role, refuse_unless_active};
 use crate::problem::ApiError;
 
 /// How OIDC tokens are checked (`[api.oidc]` in the configuration).
@@ -207,6 +207,8 @@ impl OidcVerifier {
         validation.set_issuer(&[&self.config.issuer]);
         validation.set_audience(&[&self.config.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // A token is good from `nbf` on, with the same leeway as `exp` has for clock skew.
+        validation.validate_nbf = true;
         let claims = jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
             .map_err(|error| refused(error.to_string()))?
             .claims;
@@ -247,9 +249,9 @@ impl OidcVerifier {
 
     /// The person whose identity is this subject.
     async fn person_of(&self, state: &AppState, subject: &str) -> Result<Uuid, ApiError> {
-        let client = state.pool.connection().await?;
+        let client = state.connection().await?;
         let rows = query(
-            &client,
+            &*client,
             bind!(
                 API_PERSON_BY_IDENTITY,
                 source = &self.config.identity_source,
@@ -257,12 +259,14 @@ impl OidcVerifier {
             ),
         )
         .await?;
-        rows.first().map(|row| row.get("person_id")).ok_or_else(|| {
+        let row = rows.first().ok_or_else(|| {
             ApiError::Forbidden(format!(
                 "subject {subject} is no person's {} identity",
                 self.config.identity_source,
             ))
-        })
+        })?;
+        refuse_unless_active(row.get("person_status"))?;
+        Ok(row.get("person_id"))
     }
 }
 

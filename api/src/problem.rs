@@ -293,6 +293,14 @@ impl From<DbError> for ApiError {
                     "a value of the request is out of the range the registry stores".to_string(),
                 )
             }
+            None if *code == SqlState::QUERY_CANCELED || *code == SqlState::LOCK_NOT_AVAILABLE => {
+                tracing::warn!(error = %raw, "a statement ran out of time");
+                Self::Unavailable(
+                    "the database did not answer in time (a statement or a lock wait ran past \
+                     the request's deadline); retry later"
+                        .to_string(),
+                )
+            }
             None if code.code().starts_with("08") || code.code().starts_with("57") => {
                 Self::unavailable(raw)
             }

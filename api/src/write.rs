@@ -115,7 +115,7 @@ async fn write_answering<T: Serialize>(
     locate: Option<Locate<'_>>,
     work: impl AsyncFnOnce(&Transaction<'_>) -> Result<T, ApiError>,
 ) -> Result<Response, ApiError> {
-    let mut client = state.pool.connection().await?;
+    let mut client = state.connection().await?;
     let transaction = begin(&mut client).await?;
     query(&transaction, bind!(API_SET_ACTOR, actor = &caller.actor)).await?;
     if let Some(key) = &idempotency.key {

@@ -7,57 +7,20 @@
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Child;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use purser_sql::DbPool;
 use purser_sql::queue::{self, NewTask};
 use purser_sql::test_harness::TestDatabase;
 use rand::RngExt;
 use serde_json::json;
-use support::{DEADLINE, wait_until};
-
-/// A scratch directory for one test: config, scripts, daemon logs.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("purser-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a scratch directory");
-    dir
-}
-
-fn write_script(path: &Path, body: &str) {
-    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).expect("the script is written");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
-        .expect("the script is executable");
-}
-
-/// Starts `purser daemon`, logging to a file in `dir` (a pipe nobody reads could block it).
-fn spawn_daemon(database: &TestDatabase, config: &Path, site: &str, log_name: &str) -> Child {
-    let config = config.to_str().expect("a UTF-8 path");
-    spawn_purser(
-        database,
-        &["daemon", "--site", site, "--config", config],
-        &Path::new(config).with_file_name(log_name),
-    )
-}
-
-/// Starts `purser ARGS…` with no configuration file but what `args` give, its stderr (the log)
-/// going to `log`.
-fn spawn_purser(database: &TestDatabase, args: &[&str], log: &Path) -> Child {
-    let log = std::fs::File::create(log).expect("a log file");
-    Command::new(env!("CARGO_BIN_EXE_purser"))
-        .args(args)
-        .env("PURSER_DATABASE_URL", database.url())
-        .env("PURSER_LOG", "info")
-        .env_remove("PURSER_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("the daemon starts")
-}
+use support::{
+    DEADLINE, scalar, scratch, signal, spawn_daemon, spawn_purser, wait_for_exit, wait_until,
+    write_script,
+};
 
 /// Runs `purser ARGS…`, which must exit by itself; returns its status and its stderr.
 async fn run_to_exit(
@@ -69,37 +32,6 @@ async fn run_to_exit(
     let mut child = spawn_purser(database, args, &log);
     let status = wait_for_exit(&mut child).await;
     (status, std::fs::read_to_string(log).unwrap())
-}
-
-fn signal(child: &Child, signal: Signal) {
-    kill(
-        Pid::from_raw(i32::try_from(child.id()).expect("a pid")),
-        signal,
-    )
-    .expect("the signal is sent");
-}
-
-async fn scalar(pool: &DbPool, sql: &str) -> i64 {
-    let client = pool.connection().await.expect("a connection");
-    client
-        .query_one(sql, &[])
-        .await
-        .expect("the query runs")
-        .get(0)
-}
-
-async fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(status) = child.try_wait().expect("the child can be waited on") {
-            return status;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the daemon did not exit"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]

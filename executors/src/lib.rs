@@ -6,9 +6,12 @@
 //! applied, which the daemon records in the transaction that completes the task) or an
 //! [`ExecutionError`] saying whether another attempt may help. Each module registers the kinds
 //! it handles by name in a [`Registry`]. Executors never touch the queue tables: claiming,
-//! leases, retries and recording are the daemon's engine's work.
+//! leases, retries and recording are the daemon's engine's work. Before it records an outcome,
+//! the engine makes it storable with [`output`] (NULs replaced, lengths bounded, the applied
+//! list checked), so no output an executor returns can stop the writes of others.
 
 mod noop;
+pub mod output;
 mod registry;
 pub mod shell;
 

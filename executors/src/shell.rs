@@ -21,12 +21,18 @@
 //! A daemon checks every configured program before it starts ([`ShellConfig::check_program`]),
 //! so a typo in a path stops it at once instead of failing its first task.
 //!
-//! stderr (its last 8 KiB) is the error kept on the task. A JSON object on stdout may carry
-//! `"applied": [{"subject": "...", "state": {...}}]`: what the program applied, recorded
-//! exactly once with the task's completion.
+//! stderr (its last 8 KiB) is the error kept on the task. stdout is read up to 1 MiB (more
+//! fails the task). Both are decoded as UTF-8, invalid bytes becoming U+FFFD; the engine then
+//! makes the outcome storable (`crate::output`: NUL becomes U+FFFD, lengths are bounded). A
+//! JSON object on stdout may carry `"applied": [{"subject": "...", "state": {...}}]`: what the
+//! program applied, recorded exactly once with the task's completion.
 //!
-//! The program runs in a process group of its own, so a timeout, a lost lease or a shutdown
-//! kills everything it started, not just the first process.
+//! The program runs in a process group of its own. Its outcome is its exit status: once it
+//! exits, anything it started in the background and left holding stdout or stderr gets
+//! [`PIPE_GRACE`] (1 s) to finish writing, then the whole group is killed and what the pipes
+//! held is read. The group is killed on every path (success, failure, timeout, a lost lease, a
+//! shutdown), so nothing the program started outlives its task, unless it left the group
+//! itself (`setsid`).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -47,6 +53,9 @@ pub const EXIT_RETRY: i32 = 75;
 const STDOUT_LIMIT: usize = 1 << 20;
 /// The tail of stderr kept as the error.
 const STDERR_LIMIT: usize = 8 << 10;
+/// How long a program's stdout and stderr may stay open after it exited, held by something it
+/// started in the background, before its process group is killed.
+pub const PIPE_GRACE: Duration = Duration::from_secs(1);
 
 fn default_timeout() -> Duration {
     Duration::from_secs(300)
@@ -197,7 +206,7 @@ impl Executor for Shell {
         let mut child = command
             .spawn()
             .map_err(|error| ExecutionError::Retryable(format!("cannot run {program}: {error}")))?;
-        // Until the program has exited, dropping this kills its whole process group.
+        // Killed when the program is done with, or on drop (a lost lease, a shutdown).
         let mut group = ProcessGroup::new(child.id());
 
         let input = json!({
@@ -211,7 +220,10 @@ impl Executor for Shell {
         let stdin = child.stdin.take();
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
-        let run = async {
+        let mut stdout_captured = Captured::default();
+        let mut stderr_captured = Captured::default();
+        let deadline = tokio::time::Instant::now() + self.config.timeout;
+        let status = {
             let feed = async {
                 if let Some(mut stdin) = stdin {
                     // A program that does not read its input is not an error.
@@ -219,17 +231,38 @@ impl Executor for Shell {
                     let _ = stdin.shutdown().await;
                 }
             };
-            let ((), stdout, stderr, status) = tokio::join!(
-                feed,
-                read_bounded(stdout, STDOUT_LIMIT, Keep::Head),
-                read_bounded(stderr, STDERR_LIMIT, Keep::Tail),
-                child.wait()
-            );
-            (stdout, stderr, status)
-        };
-        let Ok((stdout, stderr, status)) = tokio::time::timeout(self.config.timeout, run).await
-        else {
+            let mut streams = std::pin::pin!(async {
+                tokio::join!(
+                    feed,
+                    read_bounded(stdout, STDOUT_LIMIT, Keep::Head, &mut stdout_captured),
+                    read_bounded(stderr, STDERR_LIMIT, Keep::Tail, &mut stderr_captured),
+                )
+            });
+            let mut streams_closed = false;
+            // `None`: the program outlived its timeout.
+            let status = loop {
+                tokio::select! {
+                    _ = &mut streams, if !streams_closed => streams_closed = true,
+                    status = child.wait() => break Some(status),
+                    () = tokio::time::sleep_until(deadline) => break None,
+                }
+            };
+            if status.is_some() && !streams_closed {
+                // It exited, but something it started still holds its pipes: a short grace
+                // to finish writing.
+                streams_closed = tokio::time::timeout(PIPE_GRACE, &mut streams).await.is_ok();
+            }
+            // Nothing the program started outlives its task. (Its leader may be reaped by
+            // now; the group's id is not reused while any member lives.)
             group.kill();
+            if !streams_closed {
+                // The group's ends of the pipes are closed now; read what they still hold. A
+                // process that left the group may hold them still: not for longer than this.
+                let _ = tokio::time::timeout(PIPE_GRACE, &mut streams).await;
+            }
+            status
+        };
+        let Some(status) = status else {
             return Err(ExecutionError::Retryable(format!(
                 "{program} ran longer than its timeout of {}; its process group was killed",
                 humantime_serde::re::humantime::format_duration(self.config.timeout)
@@ -238,10 +271,11 @@ impl Executor for Shell {
         let status = status.map_err(|error| {
             ExecutionError::Retryable(format!("cannot wait for {program}: {error}"))
         })?;
-        group.exited();
-        let stderr_text = String::from_utf8_lossy(&stderr.bytes).trim().to_string();
+        let stderr_text = String::from_utf8_lossy(&stderr_captured.bytes)
+            .trim()
+            .to_string();
         match status.code() {
-            Some(0) => parse_output(&program, &stdout),
+            Some(0) => parse_output(&program, &stdout_captured),
             Some(EXIT_RETRY) => Err(ExecutionError::Retryable(describe_failure(
                 &program,
                 "exited 75 (temporary failure)",
@@ -309,10 +343,9 @@ fn parse_applied(list: &Value) -> Option<Vec<Applied>> {
     list.as_array()?
         .iter()
         .map(|entry| {
-            let subject = entry
-                .get("subject")?
-                .as_str()
-                .filter(|subject| !subject.is_empty())?;
+            // Whether the subject can be stored is the engine's check (crate::output), for
+            // every executor.
+            let subject = entry.get("subject")?.as_str()?;
             Some(Applied {
                 subject: subject.to_string(),
                 state: entry.get("state")?.clone(),
@@ -334,16 +367,17 @@ struct Captured {
     truncated: bool,
 }
 
-/// Reads a stream to its end, keeping at most `limit` bytes of it: draining the rest so the
-/// program never blocks on a full pipe.
+/// Reads a stream to its end into `captured`, keeping at most `limit` bytes of it: draining the
+/// rest so the program never blocks on a full pipe. What it read so far stays in `captured`
+/// if it is stopped before the end.
 async fn read_bounded(
     stream: Option<impl AsyncRead + Unpin>,
     limit: usize,
     keep: Keep,
-) -> Captured {
-    let mut captured = Captured::default();
+    captured: &mut Captured,
+) {
     let Some(mut stream) = stream else {
-        return captured;
+        return;
     };
     let mut buffer = [0_u8; 8192];
     loop {
@@ -364,10 +398,9 @@ async fn read_bounded(
             }
         }
     }
-    captured
 }
 
-/// The program's process group, killed on drop unless the program exited.
+/// The program's process group, killed once, when asked or on drop.
 struct ProcessGroup {
     leader: Option<i32>,
 }
@@ -387,10 +420,6 @@ impl ProcessGroup {
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
-    }
-
-    fn exited(&mut self) {
-        self.leader = None;
     }
 }
 

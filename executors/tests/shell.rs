@@ -262,3 +262,63 @@ fn process_alive(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+/// Waits, with a deadline, until the process whose pid a script wrote to `pid_file` is gone.
+fn wait_until_gone(pid_file: &std::path::Path) {
+    let pid: i32 = std::fs::read_to_string(pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while process_alive(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "background child {pid} outlived its task"
+        );
+        std::thread::yield_now();
+    }
+}
+
+#[tokio::test]
+async fn a_script_exiting_0_while_its_background_child_holds_stdout_succeeds_with_what_it_wrote() {
+    let dir = std::env::temp_dir().join(format!("purser-shell-holder-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pid_file = dir.join("child.pid");
+    // The background sleep inherits stdout and would hold it open for five minutes.
+    let program = script(
+        "holder",
+        &format!(
+            "echo '{{\"ok\": true}}'\nsleep 300 &\necho $! > {}\nexit 0",
+            pid_file.display()
+        ),
+    );
+    let started = Instant::now();
+    let success = shell(program, MINUTE).execute(&task()).await.unwrap();
+    assert_eq!(success.result, Some(json!({"ok": true})));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "waited {:?} for a pipe the script no longer wrote to",
+        started.elapsed()
+    );
+    wait_until_gone(&pid_file);
+}
+
+#[tokio::test]
+async fn a_background_child_with_closed_stdio_is_killed_when_its_script_succeeds_or_fails() {
+    let dir = std::env::temp_dir().join(format!("purser-shell-detached-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, exit) in [("succeeds", 0), ("fails", 3)] {
+        let pid_file = dir.join(format!("{name}.pid"));
+        let program = script(
+            &format!("detached-{name}"),
+            &format!(
+                "sleep 300 >/dev/null 2>&1 </dev/null &\necho $! > {}\nexit {exit}",
+                pid_file.display()
+            ),
+        );
+        let outcome = shell(program, MINUTE).execute(&task()).await;
+        assert_eq!(outcome.is_ok(), exit == 0, "{outcome:?}");
+        wait_until_gone(&pid_file);
+    }
+}

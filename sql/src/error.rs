@@ -26,12 +26,12 @@ pub enum DbError {
         error: tokio_postgres::Error,
     },
     /// A transaction could not begin or commit.
-    #[error("cannot {action} a transaction: {reason}")]
+    #[error("cannot {action} a transaction: {}", flatten_pg_error(.error))]
     Transaction {
         /// begin or commit.
         action: &'static str,
         /// What PostgreSQL said.
-        reason: String,
+        error: tokio_postgres::Error,
     },
     /// Database-level DDL (create, rename, drop a database) failed.
     #[error("{ddl} failed: {reason}")]
@@ -62,6 +62,53 @@ pub enum DbError {
         /// This binary's migration's name.
         embedded: String,
     },
+}
+
+impl DbError {
+    /// Whether trying the same work again may succeed: the connection failed (no connection
+    /// from the pool in time, refused, closed, an I/O error), the server is going away
+    /// (SQLSTATE class 08, 57P01–57P03: admin shutdown, crash shutdown, cannot connect now),
+    /// or the transaction lost a race (40001 serialization failure, 40P01 deadlock). Anything
+    /// else is the database refusing the work itself, which would fail again the same way.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Connect { .. } => true,
+            Self::Statement { error, .. } | Self::Transaction { error, .. } => {
+                pg_error_is_transient(error)
+            }
+            Self::InvalidUrl(_)
+            | Self::Ddl { .. }
+            | Self::Migration(_)
+            | Self::UnknownMigrations(_)
+            | Self::DivergentMigration { .. } => false,
+        }
+    }
+}
+
+/// [`DbError::is_transient`] for a driver error: a closed connection or an I/O error, or one of
+/// the SQLSTATEs of a server going away or a lost race.
+fn pg_error_is_transient(error: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    if error.is_closed() {
+        return true;
+    }
+    match error.code() {
+        Some(code) => {
+            code.code().starts_with("08")
+                || [
+                    SqlState::ADMIN_SHUTDOWN,
+                    SqlState::CRASH_SHUTDOWN,
+                    SqlState::CANNOT_CONNECT_NOW,
+                    SqlState::T_R_SERIALIZATION_FAILURE,
+                    SqlState::T_R_DEADLOCK_DETECTED,
+                ]
+                .contains(code)
+        }
+        // No SQLSTATE: the driver failed, not the server. An I/O error is the connection's;
+        // a parameter it could not encode or a column it could not decode is not.
+        None => std::error::Error::source(error)
+            .is_some_and(|cause| cause.downcast_ref::<std::io::Error>().is_some()),
+    }
 }
 
 /// Renders a driver error as one line: the server's message, detail and hint when it sent them.

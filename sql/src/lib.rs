@@ -22,4 +22,4 @@ pub mod test_harness;
 pub mod usage;
 
 pub use error::DbError;
-pub use pool::{DbPool, connect_pool};
+pub use pool::{DbPool, connect_pool, connect_pool_bounded};

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use deadpool_postgres::GenericClient;
+use refinery::Target;
 
 use crate::bind;
 use crate::error::DbError;
@@ -139,9 +140,22 @@ pub async fn plan(client: &impl GenericClient) -> Result<MigrationPlan, DbError>
 /// Concurrent callers are serialised by an advisory lock, so two `purser migrate` runs at
 /// once apply each migration once.
 pub async fn apply(pool: &DbPool) -> Result<Vec<MigrationId>, DbError> {
+    apply_up_to(pool, Target::Latest).await
+}
+
+/// Applies the pending migrations up to and including `version`: a database as an older
+/// purser left it, for the tests of a migration's data step.
+#[cfg(feature = "test-harness")]
+pub async fn apply_through(pool: &DbPool, version: i64) -> Result<Vec<MigrationId>, DbError> {
+    let version = refinery::SchemaVersion::try_from(version)
+        .map_err(|_| DbError::Migration(format!("there is no migration {version}")))?;
+    apply_up_to(pool, Target::Version(version)).await
+}
+
+async fn apply_up_to(pool: &DbPool, target: Target) -> Result<Vec<MigrationId>, DbError> {
     let mut client = pool.connection().await?;
     execute(&client, bind!(MIGRATION_LOCK)).await?;
-    let outcome = apply_locked(&mut client).await;
+    let outcome = apply_locked(&mut client, target).await;
     // Unlock even after a failure; if the connection broke, the lock went with it.
     let unlocked = execute(&client, bind!(MIGRATION_UNLOCK)).await;
     let applied = outcome?;
@@ -149,13 +163,17 @@ pub async fn apply(pool: &DbPool) -> Result<Vec<MigrationId>, DbError> {
     Ok(applied)
 }
 
-async fn apply_locked(client: &mut deadpool_postgres::Client) -> Result<Vec<MigrationId>, DbError> {
+async fn apply_locked(
+    client: &mut deadpool_postgres::Client,
+    target: Target,
+) -> Result<Vec<MigrationId>, DbError> {
     // Our own check first: it names unknown and divergent migrations more plainly than refinery.
     plan(&*client).await?;
     let raw_client: &mut tokio_postgres::Client = client;
     let report = embedded::migrations::runner()
         .set_abort_divergent(true)
         .set_abort_missing(true)
+        .set_target(target)
         .run_async(raw_client)
         .await
         .map_err(|error| DbError::Migration(error.to_string()))?;

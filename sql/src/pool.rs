@@ -52,6 +52,26 @@ impl DbPool {
 /// Parses a PostgreSQL URL (or libpq key=value string) and builds a pool of at most `max_size`
 /// connections. No connection is made until one is asked for.
 pub fn connect_pool(url: &str, max_size: usize) -> Result<DbPool, DbError> {
+    build_pool(url, max_size, None)
+}
+
+/// Builds a pool as [`connect_pool`] does, whose sessions give up on any statement that runs,
+/// or waits for a lock, longer than `statement_limit` (`statement_timeout` and `lock_timeout`):
+/// for callers that answer within a deadline, so PostgreSQL stops the work nobody waits for. A
+/// URL whose `options` set either setting keeps its own.
+pub fn connect_pool_bounded(
+    url: &str,
+    max_size: usize,
+    statement_limit: Duration,
+) -> Result<DbPool, DbError> {
+    build_pool(url, max_size, Some(statement_limit))
+}
+
+fn build_pool(
+    url: &str,
+    max_size: usize,
+    statement_limit: Option<Duration>,
+) -> Result<DbPool, DbError> {
     let mut config: tokio_postgres::Config = url
         .parse()
         .map_err(|error| DbError::InvalidUrl(flatten_pg_error(&error)))?;
@@ -61,14 +81,24 @@ pub fn connect_pool(url: &str, max_size: usize) -> Result<DbPool, DbError> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
     }
-    if config.get_options().is_none() {
-        // Every statement Purser prepares is a short lookup or update whose right plan does
-        // not depend on its parameters. Custom plans for the first executions would be costed
-        // with the real array sizes against statistics that may be stale (a queue's `running`
-        // rows come and go between ANALYZEs) and can pick a scan of the whole table. Generic
-        // plans are stable; admins' own queries in psql are not affected.
-        config.options("-c plan_cache_mode=force_generic_plan");
+    // Every statement Purser prepares is a short lookup or update whose right plan does not
+    // depend on its parameters. Custom plans for the first executions would be costed with the
+    // real array sizes against statistics that may be stale (a queue's `running` rows come and
+    // go between ANALYZEs) and can pick a scan of the whole table. Generic plans are stable;
+    // admins' own queries in psql are not affected. Options a URL gives replace these.
+    let mut options = config
+        .get_options()
+        .unwrap_or("-c plan_cache_mode=force_generic_plan")
+        .to_string();
+    if let Some(limit) = statement_limit {
+        let milliseconds = limit.as_millis().max(1);
+        for setting in ["statement_timeout", "lock_timeout"] {
+            if !options.contains(setting) {
+                options.push_str(&format!(" -c {setting}={milliseconds}"));
+            }
+        }
     }
+    config.options(&options);
     let target = describe_target(&config);
     let manager = Manager::from_config(
         config,
@@ -155,7 +185,7 @@ pub async fn begin(
         .await
         .map_err(|error| DbError::Transaction {
             action: "begin",
-            reason: flatten_pg_error(&error),
+            error,
         })
 }
 
@@ -166,7 +196,7 @@ pub async fn commit(transaction: deadpool_postgres::Transaction<'_>) -> Result<(
         .await
         .map_err(|error| DbError::Transaction {
             action: "commit",
-            reason: flatten_pg_error(&error),
+            error,
         })
 }
 

@@ -26,8 +26,12 @@ pub struct AuditEvent {
     pub id: i64,
     /// When.
     pub at: DateTime<Utc>,
-    /// Who: the API caller, the CLI's user or the database user.
+    /// Who: the API caller, the CLI's user or the database user, as the session claimed.
     pub actor: String,
+    /// The database login that made the change, which no session setting changes: beside
+    /// `actor`, it shows a claimed actor for what it is. Null for events logged before it was
+    /// recorded.
+    pub db_user: Option<String>,
     /// The table, as schema.table.
     pub table_name: String,
     /// The row's primary key.

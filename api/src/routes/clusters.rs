@@ -222,9 +222,9 @@ async fn get_cluster(
     Id(id): Id<Uuid>,
 ) -> Result<axum::Json<Cluster>, ApiError> {
     caller.allow(EVERYONE)?;
-    let client = state.pool.connection().await?;
+    let client = state.connection().await?;
     one(
-        query_items(&client, bind!(API_CLUSTER_GET, id = &id)).await?,
+        query_items(&*client, bind!(API_CLUSTER_GET, id = &id)).await?,
         "cluster",
         id,
     )
@@ -285,9 +285,9 @@ async fn get_resource(
     Id(id): Id<Uuid>,
 ) -> Result<axum::Json<Resource>, ApiError> {
     caller.allow(EVERYONE)?;
-    let client = state.pool.connection().await?;
+    let client = state.connection().await?;
     one(
-        query_items(&client, bind!(API_RESOURCE_GET, id = &id)).await?,
+        query_items(&*client, bind!(API_RESOURCE_GET, id = &id)).await?,
         "resource",
         id,
     )
@@ -355,10 +355,10 @@ async fn get_rate(
     Id((id, rate_id)): Id<(Uuid, Uuid)>,
 ) -> Result<axum::Json<Rate>, ApiError> {
     caller.allow(EVERYONE)?;
-    let client = state.pool.connection().await?;
+    let client = state.connection().await?;
     one(
         query_items(
-            &client,
+            &*client,
             bind!(API_RATE_GET, resource_id = &id, id = &rate_id),
         )
         .await?,

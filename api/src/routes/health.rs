@@ -39,6 +39,10 @@ async fn healthz() -> axum::Json<Health> {
     })
 }
 
+/// What `/readyz` answers, to anyone, when the database cannot be reached: nothing of where it
+/// is or whom Purser logs in as. The log has the detail.
+pub const DATABASE_UNAVAILABLE: &str = "database unavailable";
+
 /// The database answers and is migrated to this binary's schema.
 #[utoipa::path(get, path = "/readyz", tag = "health", security(()),
     responses((status = 200, body = Health), (status = 503, body = crate::problem::Problem,
@@ -46,20 +50,22 @@ async fn healthz() -> axum::Json<Health> {
 async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<(StatusCode, axum::Json<Health>), ApiError> {
-    let client = state.pool.connection().await?;
-    let row = query_one(&client, bind!(API_READINESS))
-        .await
-        .map_err(ApiError::unavailable)?;
-    let applied: Option<i64> = row.get("version");
+    let applied = applied_migration(&state).await.map_err(|error| {
+        tracing::warn!(database = %state.pool.target(), error = %error, "not ready: {DATABASE_UNAVAILABLE}");
+        ApiError::Unavailable(DATABASE_UNAVAILABLE.to_string())
+    })?;
     let expected = purser_sql::migrations::known()
         .last()
         .map(|migration| migration.version);
     if applied != expected {
-        return Err(ApiError::Unavailable(format!(
-            "the database is at migration {}, this purser expects {}: run purser migrate",
-            applied.map_or("none".to_string(), |version| version.to_string()),
-            expected.map_or("none".to_string(), |version| version.to_string()),
-        )));
+        tracing::warn!(
+            applied = applied.map_or("none".to_string(), |version| version.to_string()),
+            expected = expected.map_or("none".to_string(), |version| version.to_string()),
+            "not ready: the database's migrations differ from this purser's: run purser migrate"
+        );
+        return Err(ApiError::Unavailable(
+            "the database's migrations differ from this purser's".to_string(),
+        ));
     }
     Ok((
         StatusCode::OK,
@@ -67,6 +73,14 @@ async fn readyz(
             status: "ok".to_string(),
         }),
     ))
+}
+
+/// The highest migration the database has applied. (A failure's detail is logged where it is
+/// turned into an [`ApiError`].)
+async fn applied_migration(state: &AppState) -> Result<Option<i64>, ApiError> {
+    let client = state.connection().await?;
+    let row = query_one(&*client, bind!(API_READINESS)).await?;
+    Ok(row.get("version"))
 }
 
 /// How often old idempotency keys are pruned, and how many per statement.
@@ -78,11 +92,11 @@ pub async fn prune_idempotency_keys(state: AppState) {
     let mut ticks = tokio::time::interval(PRUNE_EVERY);
     loop {
         ticks.tick().await;
-        let Ok(client) = state.pool.connection().await else {
+        let Ok(client) = state.connection().await else {
             continue;
         };
         loop {
-            match execute(&client, bind!(API_IDEMPOTENCY_PRUNE, limit = &PRUNE_BATCH)).await {
+            match execute(&*client, bind!(API_IDEMPOTENCY_PRUNE, limit = &PRUNE_BATCH)).await {
                 Ok(deleted) if deleted == u64::try_from(PRUNE_BATCH).unwrap_or(0) => continue,
                 Ok(_) => break,
                 Err(error) => {

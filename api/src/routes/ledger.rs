@@ -59,8 +59,10 @@ pub struct AllocationDiff {
     pub source: String,
     /// The approved change request it came from.
     pub change_request_id: Option<Uuid>,
-    /// Who made it.
+    /// Who made it, as the session claimed.
     pub actor: String,
+    /// The database login that made it; null for diffs made before it was recorded.
+    pub db_user: Option<String>,
     /// When it took effect.
     pub created_at: DateTime<Utc>,
     /// The transaction that made it, a decimal string.
@@ -233,9 +235,9 @@ async fn get_diff(
     Id((id, diff_id)): Id<(Uuid, Uuid)>,
 ) -> Result<axum::Json<AllocationDiff>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
-    let client = state.pool.connection().await?;
+    let client = state.connection().await?;
     one_in_scope::<Allocation>(
-        &client,
+        &*client,
         &caller,
         bind!(API_ALLOCATION_GET, ..IdInScope),
         id,
@@ -244,7 +246,7 @@ async fn get_diff(
     .await?;
     one(
         query_items(
-            &client,
+            &*client,
             bind!(API_DIFF_GET, allocation_id = &id, id = &diff_id),
         )
         .await?,

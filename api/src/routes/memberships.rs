@@ -89,14 +89,22 @@ impl Checked for NewMembership {
 #[serde(deny_unknown_fields)]
 pub struct MembershipChange {
     /// A new cap (a decimal string), or null for none.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<Amount>)]
     pub cap_su: Option<Option<Decimal>>,
     /// active, suspended or removed.
     #[schema(value_type = Option<MembershipStatus>)]
     pub status: Option<String>,
     /// A new end, or null for none.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub ends_at: Option<Option<DateTime<Utc>>>,
 }
@@ -104,6 +112,9 @@ pub struct MembershipChange {
 impl Checked for MembershipChange {}
 
 /// Tells a field sent as null (`Some(None)`) from one not sent (`None`, by `#[serde(default)]`).
+/// A field read with it is also serialized only when sent
+/// (`skip_serializing_if = "Option::is_none"`), so the request's idempotency fingerprint
+/// ([`crate::write`]) tells "remove the cap" from "leave it".
 fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Option<T>>, D::Error> {

@@ -144,8 +144,8 @@ impl<K: DeserializeOwned + ToSql + Sync> PageRequest<K> {
     where
         K: Serialize,
     {
-        let client = state.pool.connection().await?;
-        let rows = query_items(&client, statement).await?;
+        let client = state.connection().await?;
+        let rows = query_items(&*client, statement).await?;
         Ok(axum::Json(page::page(rows, self.limit, key)?))
     }
 }
@@ -217,8 +217,8 @@ pub async fn get_in_scope<T: DeserializeOwned>(
     id: Uuid,
     what: &str,
 ) -> Result<axum::Json<T>, ApiError> {
-    let client = state.pool.connection().await?;
-    one_in_scope(&client, caller, statement, id, what)
+    let client = state.connection().await?;
+    one_in_scope(&*client, caller, statement, id, what)
         .await
         .map(axum::Json)
 }

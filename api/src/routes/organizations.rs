@@ -135,9 +135,9 @@ async fn get_organization(
     Id(id): Id<Uuid>,
 ) -> Result<axum::Json<Organization>, ApiError> {
     caller.allow(EVERYONE)?;
-    let client = state.pool.connection().await?;
+    let client = state.connection().await?;
     one(
-        query_items(&client, bind!(API_ORGANIZATION_GET, id = &id)).await?,
+        query_items(&*client, bind!(API_ORGANIZATION_GET, id = &id)).await?,
         "organization",
         id,
     )

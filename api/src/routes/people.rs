@@ -374,9 +374,9 @@ async fn get_identity(
 ) -> Result<axum::Json<Identity>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
     require_visible(&state, &caller, id).await?;
-    let client = state.pool.connection().await?;
+    let client = state.connection().await?;
     let rows = query_items(
-        &client,
+        &*client,
         bind!(API_IDENTITY_GET, person_id = &id, id = &identity_id),
     )
     .await?;
@@ -451,9 +451,9 @@ async fn get_cluster_account(
 ) -> Result<axum::Json<ClusterAccount>, ApiError> {
     caller.allow(REGISTRY_READERS)?;
     require_visible(&state, &caller, id).await?;
-    let client = state.pool.connection().await?;
+    let client = state.connection().await?;
     let rows = query_items(
-        &client,
+        &*client,
         bind!(API_CLUSTER_ACCOUNT_GET, person_id = &id, id = &account_id),
     )
     .await?;

@@ -258,9 +258,9 @@ async fn list_tasks(
         (Some(own), None) => Some(own.to_string()),
         (None, asked) => asked,
     };
-    let client = state.pool.connection().await?;
+    let client = state.connection().await?;
     let rows = queue::list(
-        &client,
+        &*client,
         &TaskFilter {
             site,
             state: filter.state,
@@ -284,9 +284,9 @@ async fn get_task(
     Id(id): Id<i64>,
 ) -> Result<axum::Json<TaskWithAttempts>, ApiError> {
     caller.allow(TASK_READERS)?;
-    let client = state.pool.connection().await?;
-    let task = visible_task(&client, &caller, id).await?;
-    let attempts = queue::attempts(&client, id).await?;
+    let client = state.connection().await?;
+    let task = visible_task(&*client, &caller, id).await?;
+    let attempts = queue::attempts(&*client, id).await?;
     Ok(axum::Json(TaskWithAttempts {
         task: task.into(),
         attempts: attempts.into_iter().map(Attempt::from).collect(),

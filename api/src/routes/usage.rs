@@ -58,8 +58,10 @@ pub struct Usage {
     pub su_amount: String,
     /// When charged.
     pub calculated_at: DateTime<Utc>,
-    /// Who charged it.
+    /// Who charged it, as the session claimed.
     pub actor: String,
+    /// The database login that charged it; null for charges made before it was recorded.
+    pub db_user: Option<String>,
     /// The charging transaction, a decimal string.
     pub transaction_id: String,
 }

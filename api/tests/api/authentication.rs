@@ -1,7 +1,9 @@
 //! Who gets in: tokens that are missing, unknown, revoked or expired are refused with 401 and a
-//! problem document; the health checks need no token.
+//! problem document; tokens of people made inactive or merged with 403; the health checks need
+//! no token.
 
 use reqwest::Method;
+use serde_json::json;
 
 use crate::support::spawn_app;
 
@@ -101,4 +103,46 @@ async fn health_checks_need_no_token_and_readiness_checks_the_migrations() {
             .unwrap()
             .contains("migration")
     );
+}
+
+#[tokio::test]
+async fn tokens_of_a_person_made_inactive_or_merged_are_refused() {
+    let app = spawn_app().await;
+    app.get("pi", "/v1/allocations").await.expect(200);
+    app.get("member", "/v1/memberships").await.expect(200);
+    let ada = app.person(crate::support::ADA).await;
+    app.call(
+        Some("admin"),
+        Method::POST,
+        &format!("/v1/people/{ada}/deactivate"),
+        None,
+    )
+    .await
+    .expect(200);
+    let refused = app.get("pi", "/v1/allocations").await.expect(403);
+    assert!(
+        refused
+            .field("detail")
+            .as_str()
+            .unwrap()
+            .contains("inactive"),
+        "{:#}",
+        refused.body
+    );
+    let alan = app.person(crate::support::ALAN).await;
+    let barbara = app.person(crate::support::BARBARA).await;
+    app.post(
+        "admin",
+        &format!("/v1/people/{barbara}/merge"),
+        json!({"duplicate_id": alan}),
+    )
+    .await
+    .expect(200);
+    let refused = app.get("member", "/v1/memberships").await.expect(403);
+    assert!(
+        refused.field("detail").as_str().unwrap().contains("merged"),
+        "{:#}",
+        refused.body
+    );
+    app.get("other_pi", "/v1/allocations").await.expect(200);
 }

@@ -182,3 +182,47 @@ async fn a_failed_request_does_not_hold_its_key() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_field_sent_as_null_is_another_request_than_the_field_left_out() {
+    let app = spawn_app().await;
+    let membership: uuid::Uuid = app
+        .scalar(
+            "SELECT m.id FROM registry.membership m JOIN registry.person p ON p.id = m.person_id \
+             WHERE p.email = $1",
+            crate::support::ALAN,
+        )
+        .await;
+    let path = format!("/v1/memberships/{membership}");
+    let headers = [("Idempotency-Key", "patch-1")];
+    app.call_with(
+        Some("admin"),
+        Method::PATCH,
+        &path,
+        Some(json!({"status": "active"})),
+        &headers,
+    )
+    .await
+    .expect(200);
+    let removing_the_cap = app
+        .call_with(
+            Some("admin"),
+            Method::PATCH,
+            &path,
+            Some(json!({"status": "active", "cap_su": null})),
+            &headers,
+        )
+        .await
+        .expect(422);
+    assert_eq!(
+        removing_the_cap.field("errors")[0]["pointer"],
+        "Idempotency-Key"
+    );
+    let capped: bool = app
+        .scalar(
+            "SELECT cap_su = 5000 FROM registry.membership WHERE id = $1::text::uuid",
+            &membership.to_string(),
+        )
+        .await;
+    assert!(capped, "the cap is still there");
+}

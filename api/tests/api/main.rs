@@ -6,6 +6,7 @@
 mod support;
 
 mod allocation_resources;
+mod audit;
 mod authentication;
 mod authorization_matrix;
 mod bounds;

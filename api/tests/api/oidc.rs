@@ -318,3 +318,69 @@ async fn jwts_with_the_wrong_audience_expiry_key_or_algorithm_are_refused() {
         assert_eq!(reply.status.as_u16(), 401, "{what}: {:#}", reply.body);
     }
 }
+
+#[tokio::test]
+async fn a_jwt_is_refused_before_its_not_before_time() {
+    let idp = idp();
+    let app = spawn(&idp).await;
+    let now = chrono::Utc::now().timestamp();
+    let mut early = claims("ops", Some("admin"));
+    early["nbf"] = json!(now + 3600);
+    let refused = app
+        .call(
+            Some(&token(&idp.key, early)),
+            Method::GET,
+            "/v1/clusters",
+            None,
+        )
+        .await
+        .expect(401);
+    assert!(
+        refused
+            .field("detail")
+            .as_str()
+            .unwrap()
+            .contains("Immature"),
+        "{:#}",
+        refused.body
+    );
+    let mut started = claims("ops", Some("admin"));
+    started["nbf"] = json!(now - 10);
+    app.call(
+        Some(&token(&idp.key, started)),
+        Method::GET,
+        "/v1/clusters",
+        None,
+    )
+    .await
+    .expect(200);
+}
+
+#[tokio::test]
+async fn a_jwt_whose_person_was_made_inactive_is_refused() {
+    let idp = idp();
+    let app = spawn(&idp).await;
+    let ada = app.person(crate::support::ADA).await;
+    app.post(
+        "admin",
+        &format!("/v1/people/{ada}/identities"),
+        json!({"source": "oidc", "external_id": "ada-sub"}),
+    )
+    .await
+    .expect(201);
+    let pi = token(&idp.key, claims("ada-sub", Some("pi")));
+    app.call(Some(&pi), Method::GET, "/v1/allocations", None)
+        .await
+        .expect(200);
+    app.call(
+        Some("admin"),
+        Method::POST,
+        &format!("/v1/people/{ada}/deactivate"),
+        None,
+    )
+    .await
+    .expect(200);
+    app.call(Some(&pi), Method::GET, "/v1/allocations", None)
+        .await
+        .expect(403);
+}

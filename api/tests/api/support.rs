@@ -66,6 +66,8 @@ impl Reply {
 pub struct AppOptions {
     pub oidc: Option<purser_api::oidc::OidcConfig>,
     pub request_timeout: Option<Duration>,
+    /// More `-c name=value` settings for the API's sessions.
+    pub session_options: Option<&'static str>,
 }
 
 /// Starts the API over a new database with the demo centre and a token per role.
@@ -112,15 +114,16 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     // The API runs as the purser_api role, as a deployment grants it, so every test also
     // checks that the role's grants suffice. Fixtures and checks use the owner's pool.
     let separator = if db.url().contains('?') { '&' } else { '?' };
+    let more_options = options
+        .session_options
+        .map(|more| format!(" {more}").replace(' ', "%20").replace('=', "%3D"))
+        .unwrap_or_default();
     let api_url = format!(
-        "{}{separator}options=-c%20role%3Dpurser_api%20-c%20plan_cache_mode%3Dforce_generic_plan",
+        "{}{separator}options=-c%20role%3Dpurser_api%20-c%20plan_cache_mode%3Dforce_generic_plan{more_options}",
         db.url()
     );
-    let state = AppState {
-        pool: purser_sql::connect_pool(&api_url, 8).unwrap(),
-        oidc,
-        request_timeout: options.request_timeout.unwrap_or(Duration::from_secs(30)),
-    };
+    let request_timeout = options.request_timeout.unwrap_or(Duration::from_secs(30));
+    let state = AppState::connect(&api_url, 8, oidc, request_timeout).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(purser_api::serve(listener, state, std::future::pending()));

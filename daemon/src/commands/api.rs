@@ -96,8 +96,9 @@ pub fn print_reference() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the API's shared state from the configuration.
-pub async fn state(config: &Config, pool: DbPool) -> anyhow::Result<AppState> {
+/// Builds the API's shared state from the configuration: its own pool, whose statements are
+/// limited to just under the request timeout.
+pub async fn state(config: &Config) -> anyhow::Result<AppState> {
     let oidc = match &config.api.oidc {
         Some(oidc) => Some(Arc::new(
             OidcVerifier::load(oidc.clone())
@@ -106,18 +107,21 @@ pub async fn state(config: &Config, pool: DbPool) -> anyhow::Result<AppState> {
         )),
         None => None,
     };
-    Ok(AppState {
-        pool,
+    let request_timeout = config
+        .api
+        .request_timeout
+        .unwrap_or(DEFAULT_REQUEST_TIMEOUT);
+    AppState::connect(
+        &config.database_url,
+        config.database_pool_size,
         oidc,
-        request_timeout: config
-            .api
-            .request_timeout
-            .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
-    })
+        request_timeout,
+    )
+    .context("cannot use the database")
 }
 
 /// Serves until a shutdown signal.
-pub async fn run(config: &Config, pool: DbPool, args: ApiArgs) -> anyhow::Result<()> {
+pub async fn run(config: &Config, args: ApiArgs) -> anyhow::Result<()> {
     let address = match args.listen.or_else(|| config.api.listen.clone()) {
         Some(address) => address,
         None => DEFAULT_LISTEN
@@ -125,8 +129,8 @@ pub async fn run(config: &Config, pool: DbPool, args: ApiArgs) -> anyhow::Result
             .map_err(anyhow::Error::msg)
             .context("the default listen address")?,
     };
-    check_database(&pool).await?;
-    let state = state(config, pool).await?;
+    let state = state(config).await?;
+    check_database(&state.pool).await?;
     let listener = tokio::net::TcpListener::bind(address.to_string())
         .await
         .with_context(|| format!("cannot listen on {address}"))?;

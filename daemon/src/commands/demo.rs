@@ -85,7 +85,7 @@ pub async fn run(global: &GlobalOptions, args: DemoArgs) -> anyhow::Result<()> {
         .await
         .context("cannot listen on loopback")?;
     let base = format!("http://{}", listener.local_addr()?);
-    let state = api::state(&config, pool.clone()).await?;
+    let state = api::state(&config).await?;
     let stop_api = shutdown.clone();
     services.spawn(async move {
         purser_api::serve(listener, state, stop_api.cancelled_owned())

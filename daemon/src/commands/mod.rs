@@ -100,8 +100,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Api(args) if args.openapi => api::print_openapi(),
         Command::Api(args) if args.reference => api::print_reference(),
         Command::Api(args) => {
-            let (config, pool) = connect(&cli.global)?;
-            api::run(&config, pool, args).await
+            let config = config::resolve(
+                cli.global.config.as_ref(),
+                cli.global.database_url.as_deref(),
+            )?;
+            api::run(&config, args).await
         }
         Command::Task(args) => {
             let (config, pool) = connect(&cli.global)?;

@@ -8,6 +8,7 @@ use purser_sql::queue;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
+use super::outage::Outage;
 
 /// Tasks deleted per prune statement.
 const PRUNE_BATCH: i64 = 5000;
@@ -16,16 +17,26 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let period = shared.config.maintenance_interval;
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Maintenance keeps its own rhythm: the next round is the retry. An error that repeats
+    // round after round is logged once, and its end once.
+    let mut rescue_outage = Outage::new("rescue lapsed tasks");
+    let mut prune_outage = Outage::new("prune finished tasks");
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             () = stop.cancelled() => return,
         }
-        if let Err(error) = rescue(&shared).await {
-            tracing::warn!(%error, "cannot rescue lapsed tasks this round");
+        match rescue(&shared).await {
+            Ok(()) => rescue_outage.succeeded(),
+            Err(error) => {
+                rescue_outage.failed(&error);
+            }
         }
-        if let Err(error) = prune(&shared).await {
-            tracing::warn!(%error, "cannot prune finished tasks this round");
+        match prune(&shared).await {
+            Ok(()) => prune_outage.succeeded(),
+            Err(error) => {
+                prune_outage.failed(&error);
+            }
         }
     }
 }

@@ -12,6 +12,9 @@
 //!   maintenance: rescues the site's tasks whose lease lapsed, prunes finished tasks
 //! ```
 //!
+//! An executor's outcome is made storable (`purser_executors::output`) in its task's own tokio
+//! task, before the completer sees it, so no output can make a batch's write fail.
+//!
 //! A task is in flight from its claim until its outcome is recorded; the heartbeat keeps its
 //! lease alive all that time. Every write after the claim is a compare-and-set on the claim's
 //! (id, attempt), so a worker that lost a task can never overwrite what its new owner does.
@@ -353,6 +356,21 @@ async fn claim_loop(
     }
 }
 
+/// An executor's result as the database can store it (`purser_executors::output`): an output
+/// that cannot be stored fails its task alone, permanently (the executor would return it again),
+/// saying what was wrong.
+fn storable(result: Result<Success, ExecutionError>) -> Outcome {
+    match result {
+        Ok(success) => match success.into_storable() {
+            Ok(success) => Outcome::Succeeded(success),
+            Err(invalid) => Outcome::Failed(
+                ExecutionError::Permanent(completer::unstorable(&invalid)).into_storable(),
+            ),
+        },
+        Err(error) => Outcome::Failed(error.into_storable()),
+    }
+}
+
 /// Adds to `held` the permits `semaphore` has free now, until `held` has `most`.
 fn take_free_permits(
     semaphore: &Arc<Semaphore>,
@@ -437,8 +455,7 @@ fn start(
                     () = lost.cancelled() => Outcome::LeaseLost,
                     () = shared.abort.cancelled() => Outcome::Aborted,
                     result = execution => match result {
-                        Ok(Ok(success)) => Outcome::Succeeded(success),
-                        Ok(Err(error)) => Outcome::Failed(error),
+                        Ok(result) => storable(result),
                         Err(_) => Outcome::Failed(ExecutionError::Permanent("the executor panicked".to_string())),
                     },
                 }
