@@ -5,7 +5,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use purser_sql::DbError;
-use purser_sql::constraints::{ConstraintKind, Refusal, refusal};
+use purser_sql::constraints::{ConstraintKind, Refusal, refusal, too_long};
 use purser_sql::error::flatten_pg_error;
 use serde::Serialize;
 use tokio_postgres::error::SqlState;
@@ -192,8 +192,9 @@ impl IntoResponse for ApiError {
 impl From<DbError> for ApiError {
     /// Maps what PostgreSQL refused to the client's fault it was, in a sentence from
     /// [`purser_sql::constraints`] (a duplicate or an overlap 409, a missing reference 422 or,
-    /// for the row the path names, 404, a broken rule 422), or the message of a Purser
-    /// function's RAISE; anything else is a 5xx. PostgreSQL's own text goes to the log only.
+    /// for the row the path names, 404, a broken rule or a value too long to store 422), or the
+    /// message of a Purser function's RAISE; anything else is a 5xx. PostgreSQL's own text goes
+    /// to the log only.
     fn from(error: DbError) -> Self {
         let DbError::Statement {
             statement,
@@ -247,6 +248,16 @@ impl From<DbError> for ApiError {
                     errors: vec![FieldError {
                         pointer,
                         detail: sentence.to_string(),
+                    }],
+                }
+            }
+            Some(Refusal::TooLong { field }) => {
+                tracing::debug!(error = %raw, "the database refused a value too long to store");
+                Self::Invalid {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    errors: vec![FieldError {
+                        pointer: field.map_or_else(String::new, |field| format!("/{field}")),
+                        detail: too_long(field),
                     }],
                 }
             }

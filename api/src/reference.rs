@@ -309,12 +309,20 @@ fn fields_table(out: &mut String, document: &Value, schema: &Value) {
     out.push_str("\n| field | type | required | description |\n");
     out.push_str("| --- | --- | --- | --- |\n");
     for (field, property) in properties {
+        // An optional rule (`Option<Name>`) carries its description on the rule's variant.
+        let description = match &property["description"] {
+            Value::Null => variants(property)
+                .into_iter()
+                .find(|variant| variant["type"] != "null")
+                .map_or(&Value::Null, |variant| &variant["description"]),
+            given => given,
+        };
         let _ = writeln!(
             out,
             "| `{field}` | {} | {} | {} |",
             cell(&type_of(property)),
             yes_no(required.contains(field.as_str())),
-            cell(&describe(&property["description"], property))
+            cell(&describe(description, property))
         );
     }
 }

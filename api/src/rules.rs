@@ -67,26 +67,34 @@ macro_rules! pattern_rules {
 }
 
 pattern_rules! {
-    /// Text that is not blank.
+    /// Text that is not blank: a title, a reason, a justification.
     NonBlank = PatternRule {
         pattern: r"\S",
         sentence: "must not be blank",
         example: "Acme University",
         max_length: None,
     };
-    /// An email address.
+    /// A name or an id (of a person, an organization, a resource, a job, a task's key): not
+    /// blank, at most 256 characters, as `registry.fits_name` keeps them.
+    Name = PatternRule {
+        pattern: r"\S",
+        sentence: "must not be blank",
+        example: "Acme University",
+        max_length: Some(256),
+    };
+    /// An email address, at most 320 characters.
     Email = PatternRule {
         pattern: r"^[^@\s]+@[^@\s]+$",
         sentence: "must be an email address such as ada@esu.example",
         example: "ada@esu.example",
-        max_length: None,
+        max_length: Some(320),
     };
-    /// Where an external identity comes from.
+    /// Where an external identity comes from, at most 256 characters.
     IdentitySource = PatternRule {
         pattern: r"^[a-z0-9][a-z0-9_.-]*$",
         sentence: "must be lower-case letters, digits, '_', '.' or '-', starting with a letter or digit",
         example: "access",
-        max_length: None,
+        max_length: Some(256),
     };
     /// A POSIX user name.
     PosixUsername = PatternRule {
@@ -109,12 +117,12 @@ pattern_rules! {
         example: "che260001",
         max_length: Some(64),
     };
-    /// A Slurm TRES name.
+    /// A Slurm TRES name, at most 256 characters.
     SlurmTres = PatternRule {
         pattern: r"^[a-z]+(/[A-Za-z0-9_:.-]+)?$",
         sentence: "must be a Slurm TRES name such as cpu or gres/gpu",
         example: "gres/gpu",
-        max_length: None,
+        max_length: Some(256),
     };
     /// A task kind: the executor action.
     TaskKind = PatternRule {
@@ -123,30 +131,34 @@ pattern_rules! {
         example: "allocation.sync",
         max_length: Some(100),
     };
-    /// An amount (of SUs, of raw units), zero or more, as a decimal string.
+    /// An amount (of SUs, of raw units), zero or more, as a decimal string: less than 10^15,
+    /// at most 6 decimals, as `registry.su_amount` holds it.
     Amount = PatternRule {
-        pattern: r"^[0-9]+(\.[0-9]+)?$",
-        sentence: "must be zero or more, as a decimal string such as \"1000.5\"",
+        pattern: r"^0*[0-9]{1,15}(\.[0-9]{1,6})?$",
+        sentence: "must be zero or more and less than 10^15, with at most 6 decimals, as a decimal string such as \"1000.5\"",
         example: "1000.5",
         max_length: Some(40),
     };
-    /// A decimal number of either sign, as a string.
+    /// A decimal number of either sign, as a string: less than 10^15 in magnitude, at most 6
+    /// decimals.
     SignedAmount = PatternRule {
-        pattern: r"^-?[0-9]+(\.[0-9]+)?$",
-        sentence: "must be a decimal string such as \"1000.5\" or \"-20\"",
+        pattern: r"^-?0*[0-9]{1,15}(\.[0-9]{1,6})?$",
+        sentence: "must be less than 10^15 in magnitude, with at most 6 decimals, as a decimal string such as \"1000.5\" or \"-20\"",
         example: "-20",
         max_length: Some(41),
     };
-    /// An amount more than zero, as a decimal string.
+    /// An amount more than zero, as a decimal string: less than 10^15, at most 6 decimals (an
+    /// SU amount, or a rate as `registry.su_rate` holds it).
     PositiveAmount = PatternRule {
-        pattern: r"^([0-9]*[1-9][0-9]*(\.[0-9]+)?|0+\.[0-9]*[1-9][0-9]*)$",
-        sentence: "must be more than 0, as a decimal string such as \"1000.5\"",
+        pattern: r"^(0*[1-9][0-9]{0,14}(\.[0-9]{1,6})?|0+\.([1-9][0-9]{0,5}|0[1-9][0-9]{0,4}|00[1-9][0-9]{0,3}|000[1-9][0-9]{0,2}|0000[1-9][0-9]?|00000[1-9]))$",
+        sentence: "must be more than 0 and less than 10^15, with at most 6 decimals, as a decimal string such as \"1000.5\"",
         example: "1000.5",
         max_length: Some(40),
     };
 }
 
-/// The sentence for a value that breaks `pattern`, if a rule has that pattern.
+/// The sentence for a value that breaks `pattern`, if a rule has that pattern (rules that share
+/// a pattern share its sentence).
 pub fn pattern_sentence(pattern: &str) -> Option<&'static str> {
     PATTERN_RULES
         .iter()
@@ -229,13 +241,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_pattern_rule_has_its_own_pattern() {
+    fn rules_that_share_a_pattern_share_its_sentence() {
         for (index, rule) in PATTERN_RULES.iter().enumerate() {
             assert!(
                 PATTERN_RULES[..index]
                     .iter()
-                    .all(|other| other.pattern != rule.pattern),
-                "{} is the pattern of two rules, so its sentence is ambiguous",
+                    .all(|other| other.pattern != rule.pattern || other.sentence == rule.sentence),
+                "{} is the pattern of two rules with different sentences, so its sentence is ambiguous",
                 rule.pattern
             );
         }

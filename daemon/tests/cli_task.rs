@@ -267,3 +267,26 @@ async fn the_daemon_serves_prometheus_metrics_with_queue_depth_and_outcomes() {
     .unwrap();
     assert!(daemon.wait().unwrap().success());
 }
+
+#[tokio::test]
+async fn an_over_long_dedupe_key_or_lane_is_refused_with_one_line_naming_it() {
+    let database = TestDatabase::new().await;
+    add_cluster(&database, "expanse").await;
+    let long = "x".repeat(10_000);
+    for (flag, expected) in [
+        ("--dedupe-key", "dedupe_key must be at most 256 characters"),
+        ("--lane", "lane must be at most 256 characters"),
+    ] {
+        let output = purser(
+            &database,
+            &[
+                "task", "enqueue", "--site", "expanse", "--kind", "noop", flag, &long,
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{flag}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{flag}: {stderr}");
+        assert!(stderr.contains(expected), "{flag}: {stderr}");
+        assert!(!stderr.contains("_length"), "no constraint name: {stderr}");
+    }
+}

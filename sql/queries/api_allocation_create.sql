@@ -6,7 +6,7 @@
 -- another cluster fails the allocation_resource foreign key.
 WITH created AS (
     INSERT INTO registry.allocation AS a (project_id, cluster_id, account_name, initial_su, starts_at, ends_at)
-    VALUES ($1, $2, $3, $4, $5, $6)
+    VALUES ($1, $2, $3, $4::numeric, $5::timestamptz, $6::timestamptz)
     RETURNING a.*
 ), included AS (
     INSERT INTO registry.allocation_resource (allocation_id, resource_id, cluster_id, amount_su)

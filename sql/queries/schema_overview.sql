@@ -1,5 +1,5 @@
 -- What the schema holds: each schema but the system ones and public (where refinery keeps
--- its history) with its comment, and each table, view and
+-- its history) with its comment, and each table, view, domain and
 -- function in it with its comment and, for tables, the planner's row estimate (never a
 -- count(*), so it stays instant on a big database). Reads the catalog only.
 SELECT n.nspname::text AS schema_name,
@@ -17,6 +17,11 @@ LEFT JOIN LATERAL (
            obj_description(c.oid, 'pg_class') AS description
     FROM pg_class c
     WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition
+    UNION ALL
+    SELECT 'domain', t.typname::text || ' (' || format_type(t.typbasetype, t.typtypmod) || ')', NULL,
+           obj_description(t.oid, 'pg_type')
+    FROM pg_type t
+    WHERE t.typnamespace = n.oid AND t.typtype = 'd'
     UNION ALL
     SELECT 'function', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
            NULL, obj_description(p.oid, 'pg_proc')

@@ -4,8 +4,8 @@
 //! PostgreSQL's own text (constraint names, `Failing row contains (…)`, `Key (…)=(…)`) never
 //! reaches a user: the API logs it, and [`crate::DbError`]'s message says the sentence instead.
 //!
-//! A migration that adds a constraint to one of [`GUARDED_TABLES`] adds its line to
-//! [`CONSTRAINTS`]; `sql/tests/constraints.rs` fails until it does.
+//! A migration that adds a constraint to one of [`GUARDED_TABLES`] or [`GUARDED_DOMAINS`] adds
+//! its line to [`CONSTRAINTS`]; `sql/tests/constraints.rs` fails until it does.
 
 use tokio_postgres::error::{DbError as PgError, SqlState};
 
@@ -25,7 +25,13 @@ pub const GUARDED_TABLES: &[&str] = &[
     "registry.membership",
     "auth.token",
     "queue.site_role",
+    "queue.task",
 ];
+
+/// The domains whose every constraint has a sentence here: the bounds of amounts, rates and
+/// times, which the tables above and the ledger's functions share.
+pub const GUARDED_DOMAINS: &[&str] =
+    &["registry.su_amount", "registry.su_rate", "registry.instant"];
 
 /// A constraint, the field it guards and what it requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +58,24 @@ const fn rule(
     }
 }
 
-/// Every constraint of [`GUARDED_TABLES`] but primary keys.
+/// Every constraint of [`GUARDED_TABLES`] but primary keys, and of [`GUARDED_DOMAINS`].
 pub const CONSTRAINTS: &[Constraint] = &[
+    // The domains: a value of one has no one field (the API checks its fields' bounds first).
+    rule(
+        "su_amount_check",
+        None,
+        "an amount must be a finite number less than 10^15 in magnitude, with at most 6 decimals",
+    ),
+    rule(
+        "su_rate_check",
+        None,
+        "a rate must be more than 0 and less than 10^15, with at most 6 decimals",
+    ),
+    rule(
+        "instant_check",
+        None,
+        "a time must be from 1970-01-01 to 9999-12-31 UTC, and not infinity",
+    ),
     // registry.organization
     rule(
         "organization_name_check",
@@ -66,6 +88,11 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "an organization with this name already exists",
     ),
     rule(
+        "organization_name_length",
+        Some("name"),
+        "name must be at most 256 characters",
+    ),
+    rule(
         "organization_origination_check",
         Some("origination"),
         "origination must be ACCESS, NAIRR, XRAS or LOCAL",
@@ -74,6 +101,11 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "organization_originated_id_check",
         Some("originated_id"),
         "originated_id must not be blank",
+    ),
+    rule(
+        "organization_originated_id_length",
+        Some("originated_id"),
+        "originated_id must be at most 256 characters",
     ),
     rule(
         "organization_originated_pair",
@@ -102,6 +134,31 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "last_name must not be blank",
     ),
     rule("person_name_check", Some("name"), "name must not be blank"),
+    rule(
+        "person_name_length",
+        Some("name"),
+        "name must be at most 256 characters",
+    ),
+    rule(
+        "person_first_name_length",
+        Some("first_name"),
+        "first_name must be at most 256 characters",
+    ),
+    rule(
+        "person_middle_name_length",
+        Some("middle_name"),
+        "middle_name must be at most 256 characters",
+    ),
+    rule(
+        "person_last_name_length",
+        Some("last_name"),
+        "last_name must be at most 256 characters",
+    ),
+    rule(
+        "person_email_length",
+        Some("email"),
+        "email must be at most 320 characters",
+    ),
     rule(
         "person_email_check",
         Some("email"),
@@ -150,6 +207,16 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "external_id must not be blank",
     ),
     rule(
+        "identity_source_length",
+        Some("source"),
+        "source must be at most 256 characters",
+    ),
+    rule(
+        "identity_external_id_length",
+        Some("external_id"),
+        "external_id must be at most 256 characters",
+    ),
+    rule(
         "identity_source_external_id_key",
         Some("external_id"),
         "this source's external_id already names a person",
@@ -174,6 +241,11 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "cluster_max_tres_count_check",
         Some("max_tres_count"),
         "max_tres_count must be more than 0",
+    ),
+    rule(
+        "cluster_max_tres_count_bounded",
+        Some("max_tres_count"),
+        "max_tres_count must be less than 10^15",
     ),
     rule(
         "cluster_elapsed_margin_check",
@@ -244,6 +316,11 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "originated_id must not be blank",
     ),
     rule(
+        "project_originated_id_length",
+        Some("originated_id"),
+        "originated_id must be at most 256 characters",
+    ),
+    rule(
         "project_status_check",
         Some("status"),
         "status must be active, suspended or closed",
@@ -285,6 +362,26 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "slurm_tres must be a Slurm TRES name such as cpu or gres/gpu",
     ),
     rule(
+        "resource_name_length",
+        Some("name"),
+        "name must be at most 256 characters",
+    ),
+    rule(
+        "resource_unit_length",
+        Some("unit"),
+        "unit must be at most 256 characters",
+    ),
+    rule(
+        "resource_slurm_partition_length",
+        Some("slurm_partition"),
+        "slurm_partition must be at most 256 characters",
+    ),
+    rule(
+        "resource_slurm_tres_length",
+        Some("slurm_tres"),
+        "slurm_tres must be at most 256 characters",
+    ),
+    rule(
         "resource_cluster_id_name_key",
         Some("name"),
         "a resource with this name already exists on this cluster",
@@ -314,6 +411,11 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "resource_rate_valid_during_check",
         Some("valid_from"),
         "valid_from must be before valid_until",
+    ),
+    rule(
+        "resource_rate_valid_during_bounded",
+        Some("valid_from"),
+        "valid_from and valid_until must be from 1970-01-01 to 9999-12-31 UTC",
     ),
     rule(
         "resource_rate_resource_id_valid_during_excl",
@@ -515,6 +617,88 @@ pub const CONSTRAINTS: &[Constraint] = &[
         Some("expires_in"),
         "a token must expire after it is made",
     ),
+    rule(
+        "token_name_length",
+        Some("name"),
+        "the token's name must be at most 256 characters",
+    ),
+    rule(
+        "token_expires_at_bounded",
+        Some("expires_in"),
+        "a token must expire before the year 10000",
+    ),
+    // queue.task
+    rule(
+        "task_site_check",
+        Some("site"),
+        "site must be 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit",
+    ),
+    rule(
+        "task_kind_check",
+        Some("kind"),
+        "kind must be dotted lower-case words such as slurm.account.ensure, up to 100 characters",
+    ),
+    rule(
+        "task_payload_check",
+        Some("payload"),
+        "payload must be a JSON object",
+    ),
+    rule(
+        "task_attempts_check",
+        None,
+        "a task's attempts must be zero or more",
+    ),
+    rule(
+        "task_max_attempts_check",
+        Some("max_attempts"),
+        "max_attempts must be at least 1",
+    ),
+    rule(
+        "task_dedupe_key_check",
+        Some("dedupe_key"),
+        "dedupe_key must not be empty",
+    ),
+    rule("task_lane_check", Some("lane"), "lane must not be empty"),
+    rule(
+        "task_pending_dependencies_check",
+        None,
+        "a task's pending dependencies must be zero or more",
+    ),
+    rule(
+        "task_check",
+        None,
+        "a task has a lease exactly while it is running",
+    ),
+    rule(
+        "task_check1",
+        None,
+        "a task has finished_at exactly when it succeeded, died or was cancelled",
+    ),
+    rule(
+        "task_check2",
+        None,
+        "a task is waiting exactly while dependencies are pending",
+    ),
+    rule(
+        "task_dedupe_key",
+        Some("dedupe_key"),
+        "an unfinished task of this site already holds this dedupe_key",
+    ),
+    rule(
+        "task_run_at_bounded",
+        Some("run_at"),
+        "run_at must be from 1970-01-01 to 9999-12-31 UTC",
+    ),
+    rule(
+        "task_dedupe_key_length",
+        Some("dedupe_key"),
+        "dedupe_key must be at most 256 characters",
+    ),
+    rule(
+        "task_lane_length",
+        Some("lane"),
+        "lane must be at most 256 characters",
+    ),
     // queue.site_role
     rule(
         "site_role_role_name_check",
@@ -558,6 +742,12 @@ pub enum Refusal {
         /// the log, so the table can be completed).
         known: bool,
     },
+    /// A value longer than PostgreSQL stores there: a string over its type's length (SQLSTATE
+    /// 22001) or a key over its index's row size (class 54, program limit exceeded).
+    TooLong {
+        /// The field, when the error names a constraint or index that guards one.
+        field: Option<&'static str>,
+    },
     /// One of Purser's SQL functions refused, with a message written for users (its
     /// `function: ` prefix removed).
     Raised {
@@ -575,11 +765,19 @@ pub fn constraint(name: &str) -> Option<&'static Constraint> {
         .find(|constraint| constraint.name == name)
 }
 
-/// What a PostgreSQL error says for a user: a broken constraint's sentence, or the message of
-/// a Purser function's `RAISE`; `None` for anything else (a fault, an outage), whose text is
-/// not for users.
+/// What a PostgreSQL error says for a user: a broken constraint's sentence, a value too long to
+/// store, or the message of a Purser function's `RAISE`; `None` for anything else (a fault, an
+/// outage), whose text is not for users.
 pub fn refusal(error: &PgError) -> Option<Refusal> {
     let code = error.code();
+    if *code == SqlState::STRING_DATA_RIGHT_TRUNCATION || code.code().starts_with("54") {
+        return Some(Refusal::TooLong {
+            field: error
+                .constraint()
+                .and_then(constraint)
+                .and_then(|found| found.field),
+        });
+    }
     let kind = if *code == SqlState::UNIQUE_VIOLATION {
         Some(ConstraintKind::Unique)
     } else if *code == SqlState::FOREIGN_KEY_VIOLATION {
@@ -654,8 +852,17 @@ fn without_function_prefix(message: &str) -> &str {
 pub fn describe(error: &tokio_postgres::Error) -> String {
     match error.as_db_error().and_then(refusal) {
         Some(Refusal::Constraint { sentence, .. }) => sentence.to_string(),
+        Some(Refusal::TooLong { field }) => too_long(field),
         Some(Refusal::Raised { message, .. }) => message,
         None => crate::error::flatten_pg_error(error),
+    }
+}
+
+/// The sentence for a value too long to store, naming its field when known.
+pub fn too_long(field: Option<&str>) -> String {
+    match field {
+        Some(field) => format!("{field} is too long to store"),
+        None => "a value is too long to store".to_string(),
     }
 }
 

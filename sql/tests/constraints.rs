@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
-use purser_sql::constraints::{CONSTRAINTS, ConstraintKind, GUARDED_TABLES, Refusal, refusal};
+use purser_sql::constraints::{
+    CONSTRAINTS, ConstraintKind, GUARDED_DOMAINS, GUARDED_TABLES, Refusal, refusal,
+};
 use purser_sql::test_harness::TestDatabase;
 
 #[tokio::test]
@@ -14,16 +16,21 @@ async fn every_constraint_of_the_written_tables_has_a_sentence() {
         .iter()
         .map(|table| table.to_string())
         .collect();
+    let domains: Vec<String> = GUARDED_DOMAINS
+        .iter()
+        .map(|domain| domain.to_string())
+        .collect();
     let rows = client
         .query(
             "SELECT conname AS name FROM pg_constraint
-              WHERE conrelid::regclass::text = ANY($1) AND contype <> 'p'
+              WHERE (conrelid <> 0 AND conrelid::regclass::text = ANY($1) AND contype <> 'p')
+                 OR (contypid <> 0 AND contypid::regtype::text = ANY($2))
              UNION
              SELECT indexrelid::regclass::text FROM pg_index
               WHERE indrelid::regclass::text = ANY($1) AND indisunique
                 AND NOT EXISTS (SELECT FROM pg_constraint WHERE conindid = indexrelid)
              ORDER BY 1",
-            &[&tables],
+            &[&tables, &domains],
         )
         .await
         .unwrap();
@@ -105,4 +112,47 @@ async fn postgresql_text_that_is_not_a_refusal_is_not_one() {
     let client = database.pool().connection().await.unwrap();
     let error = client.query("SELECT 'x'::integer", &[]).await.unwrap_err();
     assert_eq!(refusal(error.as_db_error().unwrap()), None);
+}
+
+#[tokio::test]
+async fn a_value_too_long_to_store_reads_as_too_long_naming_the_field_its_index_guards() {
+    let database = TestDatabase::new().await;
+    let client = database.pool().connection().await.unwrap();
+    // A key over its btree's row size (SQLSTATE 54000) names the index, here one whose field is
+    // known; a string over its type's length (22001) names nothing.
+    client
+        .batch_execute(
+            "CREATE TEMPORARY TABLE organization (name text CONSTRAINT organization_name_key UNIQUE, code varchar(3))",
+        )
+        .await
+        .unwrap();
+    let over_the_index = client
+        .execute(
+            "INSERT INTO organization (name) SELECT string_agg(md5(i::text), '') FROM generate_series(1, 100) i",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refusal(over_the_index.as_db_error().unwrap()),
+        Some(Refusal::TooLong {
+            field: Some("name")
+        })
+    );
+    assert_eq!(
+        purser_sql::constraints::describe(&over_the_index),
+        "name is too long to store"
+    );
+    let over_the_type = client
+        .execute("INSERT INTO organization (code) VALUES ('ABCD')", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refusal(over_the_type.as_db_error().unwrap()),
+        Some(Refusal::TooLong { field: None })
+    );
+    assert_eq!(
+        purser_sql::constraints::describe(&over_the_type),
+        "a value is too long to store"
+    );
 }

@@ -107,7 +107,7 @@ async fn a_charge_uses_the_rate_in_force_at_the_jobs_end_and_a_job_is_charged_on
         &centre,
         "1003",
         "2026-03-01 12:00:00+00",
-        "3.333333333",
+        "3.333333",
     )
     .await;
     assert_eq!(
@@ -409,7 +409,7 @@ async fn random_diffs_and_charges_keep_the_balance_identity_exactly() {
             0 => {
                 client
                     .query_one(
-                        "SELECT registry.apply_diff($1, 'supplement', 'grant', su_delta => $2)",
+                        "SELECT registry.apply_diff($1, 'supplement', 'grant', su_delta => $2::numeric)",
                         &[&centre.allocation, &amount],
                     )
                     .await
@@ -418,7 +418,7 @@ async fn random_diffs_and_charges_keep_the_balance_identity_exactly() {
             }
             1 => {
                 client
-                    .query_one("SELECT registry.apply_diff($1, 'adjustment', 'correction', su_delta => $2)", &[&centre.allocation, &-amount])
+                    .query_one("SELECT registry.apply_diff($1, 'adjustment', 'correction', su_delta => $2::numeric)", &[&centre.allocation, &-amount])
                     .await
                     .unwrap();
                 granted -= amount;
@@ -427,7 +427,7 @@ async fn random_diffs_and_charges_keep_the_balance_identity_exactly() {
                 let raw = amount * Decimal::from(10);
                 let charge: Option<Decimal> = client
                     .query_one(
-                        "SELECT registry.charge_usage($1, $2, '2026-03-01', '2026-03-02', $3, $4, $5, $6)",
+                        "SELECT registry.charge_usage($1, $2, '2026-03-01', '2026-03-02', $3, $4, $5, $6::numeric)",
                         &[&centre.cluster, &format!("job-{step}"), &centre.cpu, &centre.allocation, &centre.member, &raw],
                     )
                     .await

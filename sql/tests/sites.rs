@@ -577,3 +577,61 @@ async fn purser_sessions_never_compile_a_statement_just_in_time() {
     }
     delta.drop(&database).await;
 }
+
+/// What the charging function answers a bound role for one job of `account`'s PI on its
+/// cluster's CPU, naming `site` (or none).
+async fn charge_as(
+    role: &BoundRole,
+    account: &str,
+    job: &str,
+    site: Option<&str>,
+) -> Option<String> {
+    let client = role.pool.connection().await.unwrap();
+    let row = client
+        .query_one(
+            "SELECT rejected FROM registry.charge_usage_batch(
+                 ARRAY[(SELECT cluster_id FROM registry.allocation WHERE account_name = $1)],
+                 ARRAY[$2::text], ARRAY[now() - interval '2 hours'], ARRAY[now() - interval '1 hour'],
+                 ARRAY[(SELECT r.id FROM registry.resource r JOIN registry.allocation a USING (cluster_id)
+                        WHERE a.account_name = $1 AND r.name = 'CPU')],
+                 ARRAY[(SELECT id FROM registry.allocation WHERE account_name = $1)],
+                 ARRAY[(SELECT p.pi_id FROM registry.project p JOIN registry.allocation a ON a.project_id = p.id
+                        WHERE a.account_name = $1)],
+                 ARRAY[3600::numeric], $3)",
+            &[&account, &job, &site],
+        )
+        .await
+        .unwrap();
+    row.get("rejected")
+}
+
+#[tokio::test]
+async fn a_role_bound_to_a_site_charges_only_its_own_sites_clusters() {
+    let database = TestDatabase::new().await;
+    purser_sql::seed::demo_centre(&database.pool().connection().await.unwrap())
+        .await
+        .unwrap();
+    let delta = BoundRole::create(&database, "delta").await;
+    for site in [None, Some("expanse")] {
+        let refused = charge_as(&delta, "che260001", "expanse-job", site).await;
+        assert_eq!(
+            refused.as_deref(),
+            Some(
+                format!(
+                    "cluster expanse is not site delta, which database role {} serves",
+                    delta.name
+                )
+                .as_str()
+            ),
+            "naming site {site:?}"
+        );
+    }
+    assert_eq!(charge_as(&delta, "bio7", "delta-job", None).await, None);
+    let charged = rows(
+        database.pool(),
+        "SELECT 1 FROM registry.usage WHERE job_id IN ('expanse-job', 'delta-job')",
+    )
+    .await;
+    assert_eq!(charged, 1, "only delta's job is charged");
+    delta.drop(&database).await;
+}

@@ -46,7 +46,7 @@ pub struct Allocation {
     /// active, suspended or closed.
     pub status: String,
     /// SUs it started with, a decimal string.
-    pub initial_su: Decimal,
+    pub initial_su: String,
     /// Start of its window.
     pub starts_at: DateTime<Utc>,
     /// End of its window.
@@ -162,14 +162,14 @@ pub struct AllocationBalance {
     pub cluster_id: Uuid,
     /// Its Slurm account.
     pub account_name: String,
-    /// SUs it started with.
-    pub initial_su: Decimal,
-    /// Σ supplements, adjustments and transfers.
-    pub granted_su: Decimal,
-    /// Σ usage charges.
-    pub charged_su: Decimal,
-    /// What is left.
-    pub balance_su: Decimal,
+    /// SUs it started with, a decimal string.
+    pub initial_su: String,
+    /// Σ supplements, adjustments and transfers, a decimal string.
+    pub granted_su: String,
+    /// Σ usage charges, a decimal string.
+    pub charged_su: String,
+    /// What is left, a decimal string.
+    pub balance_su: String,
 }
 
 /// The allocation routes.

@@ -57,7 +57,7 @@ pub struct ChangeRequest {
     pub kind: String,
     /// For a supplement: the SUs asked for; for a reduction: the SUs given back; a decimal
     /// string.
-    pub requested_su: Option<Decimal>,
+    pub requested_su: Option<String>,
     /// For a status change: the status asked for.
     pub requested_status: Option<String>,
     /// For an extension: the new end asked for.

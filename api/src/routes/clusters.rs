@@ -25,7 +25,7 @@ use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::{ApiError, FieldError};
 use crate::routes::{EVERYONE, IdempotencyHeader, Paged, create, list, one};
-use crate::rules::{Limit, NonBlank, PositiveAmount, ResourceType, SiteName, SlurmTres};
+use crate::rules::{Limit, Name, PositiveAmount, ResourceType, SiteName, SlurmTres};
 use crate::write::Idempotency;
 
 /// A cluster. Its tasks go to the site of the same name.
@@ -96,16 +96,16 @@ pub struct NewResource {
     /// Its cluster.
     pub cluster_id: Uuid,
     /// Its name, unique on the cluster.
-    #[schema(value_type = NonBlank)]
+    #[schema(value_type = Name)]
     pub name: String,
     /// cpu, gpu, memory, storage or other.
     #[schema(value_type = ResourceType)]
     pub resource_type: String,
     /// What one raw unit is.
-    #[schema(value_type = NonBlank)]
+    #[schema(value_type = Name)]
     pub unit: String,
     /// Jobs in this partition count (any partition when absent).
-    #[schema(value_type = Option<NonBlank>)]
+    #[schema(value_type = Option<Name>)]
     pub slurm_partition: Option<String>,
     /// The Slurm TRES they count.
     #[schema(value_type = SlurmTres)]
@@ -135,7 +135,7 @@ pub struct Rate {
     /// The resource.
     pub resource_id: Uuid,
     /// Raw units per SU, a decimal string.
-    pub rate: Decimal,
+    pub rate: String,
     /// In force from.
     pub valid_from: DateTime<Utc>,
     /// In force until (open-ended when absent).

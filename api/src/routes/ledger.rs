@@ -46,7 +46,7 @@ pub struct AllocationDiff {
     /// supplement, adjustment, transfer, status or end_date.
     pub kind: String,
     /// SUs granted (positive) or taken (negative), a decimal string; 0 for status and end_date.
-    pub su_delta: Decimal,
+    pub su_delta: String,
     /// For a status diff: the status set.
     pub new_status: Option<String>,
     /// For an end_date diff: the end set.

@@ -44,7 +44,7 @@ pub struct Membership {
     /// The member.
     pub person_id: Uuid,
     /// Their cap in SUs, a decimal string (no cap when absent).
-    pub cap_su: Option<Decimal>,
+    pub cap_su: Option<String>,
     /// From when.
     pub starts_at: DateTime<Utc>,
     /// Until when (open-ended when absent).
@@ -157,12 +157,12 @@ pub struct MemberBalance {
     pub allocation_id: Uuid,
     /// The member.
     pub person_id: Uuid,
-    /// Their cap (none when absent).
-    pub cap_su: Option<Decimal>,
-    /// What their jobs were charged.
-    pub charged_su: Decimal,
-    /// Cap − charged (absent without a cap).
-    pub remaining_su: Option<Decimal>,
+    /// Their cap, a decimal string (none when absent).
+    pub cap_su: Option<String>,
+    /// What their jobs were charged, a decimal string.
+    pub charged_su: String,
+    /// Cap − charged, a decimal string (absent without a cap).
+    pub remaining_su: Option<String>,
 }
 
 /// The membership routes.

@@ -23,7 +23,7 @@ use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::{ApiError, FieldError};
 use crate::routes::{EVERYONE, Paged, create, list, one};
-use crate::rules::{Limit, NonBlank, Origination};
+use crate::rules::{Limit, Name, Origination};
 use crate::write::Idempotency;
 
 /// An organization.
@@ -46,14 +46,14 @@ pub struct Organization {
 #[serde(deny_unknown_fields)]
 pub struct NewOrganization {
     /// Its name, unique.
-    #[schema(value_type = NonBlank)]
+    #[schema(value_type = Name)]
     pub name: String,
     /// Where it came from: ACCESS, NAIRR, XRAS or LOCAL; give it with `originated_id`.
     #[schema(value_type = Option<Origination>)]
     pub origination: Option<String>,
     /// Its id where it came from (e.g. an ACCESS record id), unique per origination; give it
     /// with `origination`.
-    #[schema(value_type = Option<NonBlank>)]
+    #[schema(value_type = Option<Name>)]
     pub originated_id: Option<String>,
 }
 

@@ -35,7 +35,7 @@ use crate::routes::{
     IdInScope, IdempotencyHeader, Paged, PagedInScope, REGISTRY_READERS, create, created,
     get_in_scope, list, list_in_scope, one, one_in_scope,
 };
-use crate::rules::{Email, IdentitySource, Limit, NonBlank, PersonStatus, PosixUsername};
+use crate::rules::{Email, IdentitySource, Limit, Name, PersonStatus, PosixUsername};
 use crate::write::{Idempotency, write};
 
 /// A person.
@@ -70,7 +70,7 @@ pub struct Person {
 #[serde(deny_unknown_fields)]
 pub struct NewPerson {
     /// Their display name.
-    #[schema(value_type = NonBlank)]
+    #[schema(value_type = Name)]
     pub name: String,
     /// Their email.
     #[schema(value_type = Email)]
@@ -78,13 +78,13 @@ pub struct NewPerson {
     /// Their organization.
     pub organization_id: Option<Uuid>,
     /// Their first (given) name; with it or `middle_name`, give `last_name` too.
-    #[schema(value_type = Option<NonBlank>)]
+    #[schema(value_type = Option<Name>)]
     pub first_name: Option<String>,
     /// Their middle name or names.
-    #[schema(value_type = Option<NonBlank>)]
+    #[schema(value_type = Option<Name>)]
     pub middle_name: Option<String>,
     /// Their last (family) name: required when another name part is given.
-    #[schema(value_type = Option<NonBlank>)]
+    #[schema(value_type = Option<Name>)]
     pub last_name: Option<String>,
 }
 
@@ -166,7 +166,7 @@ pub struct NewIdentity {
     #[schema(value_type = IdentitySource)]
     pub source: String,
     /// The id there.
-    #[schema(value_type = NonBlank)]
+    #[schema(value_type = Name)]
     pub external_id: String,
 }
 

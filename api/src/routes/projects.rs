@@ -26,7 +26,7 @@ use crate::routes::{
     IdInScope, IdempotencyHeader, PagedInScope, REGISTRY_READERS, create, get_in_scope,
     list_in_scope, one,
 };
-use crate::rules::{Limit, NonBlank, Origination, ProjectStatus};
+use crate::rules::{Limit, Name, NonBlank, Origination, ProjectStatus};
 use crate::write::{Idempotency, write};
 
 /// A project.
@@ -65,7 +65,7 @@ pub struct NewProject {
     #[schema(value_type = Origination)]
     pub origination: String,
     /// Its id there; unique per origination.
-    #[schema(value_type = NonBlank)]
+    #[schema(value_type = Name)]
     pub originated_id: String,
 }
 

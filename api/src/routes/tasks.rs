@@ -28,7 +28,7 @@ use crate::openapi::Problems;
 use crate::page::{self, Page};
 use crate::problem::{ApiError, FieldError};
 use crate::routes::IdempotencyHeader;
-use crate::rules::{self, Limit, SiteName, TaskKind};
+use crate::rules::{self, Limit, Name, SiteName, TaskKind};
 use crate::write::{Idempotency, write, write_created};
 
 /// The roles that may see tasks.
@@ -172,10 +172,10 @@ pub struct NewTaskRequest {
     pub max_attempts: Option<i32>,
     /// Unique among the site's unfinished tasks: enqueueing the same key again for the same
     /// site returns the same task.
-    #[schema(min_length = 1)]
+    #[schema(value_type = Option<Name>)]
     pub dedupe_key: Option<String>,
     /// The site's tasks sharing a lane run one at a time, in order.
-    #[schema(min_length = 1)]
+    #[schema(value_type = Option<Name>)]
     pub lane: Option<String>,
     /// Tasks of the same site that must succeed first.
     #[serde(default)]

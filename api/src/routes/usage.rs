@@ -26,7 +26,7 @@ use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
 use crate::routes::{IdempotencyHeader, PagedInScope, REGISTRY_READERS, list_in_scope};
-use crate::rules::{Limit, NonBlank, SignedAmount};
+use crate::rules::{Limit, Name, SignedAmount};
 use crate::write::{Idempotency, write};
 
 /// The most records one batch may hold: `UsageBatch`'s `max_items`, which the request is
@@ -51,11 +51,11 @@ pub struct Usage {
     /// Who ran it.
     pub person_id: Uuid,
     /// Raw units used, a decimal string.
-    pub raw_amount: Decimal,
-    /// The rate applied.
-    pub rate: Decimal,
-    /// SUs charged: raw ÷ rate.
-    pub su_amount: Decimal,
+    pub raw_amount: String,
+    /// The rate applied, a decimal string.
+    pub rate: String,
+    /// SUs charged: raw ÷ rate, a decimal string.
+    pub su_amount: String,
     /// When charged.
     pub calculated_at: DateTime<Utc>,
     /// Who charged it, as the session claimed.
@@ -73,7 +73,7 @@ pub struct UsageRecord {
     /// The cluster.
     pub cluster_id: Uuid,
     /// The scheduler's job id.
-    #[schema(value_type = NonBlank)]
+    #[schema(value_type = Name)]
     pub job_id: String,
     /// When the job was submitted.
     pub submit_time: DateTime<Utc>,
@@ -109,8 +109,8 @@ pub struct UsageOutcome {
     pub index: usize,
     /// charged, already_charged or rejected.
     pub outcome: String,
-    /// The SUs charged.
-    pub su_amount: Option<Decimal>,
+    /// The SUs charged, a decimal string.
+    pub su_amount: Option<String>,
     /// Why it was rejected.
     pub error: Option<String>,
 }
@@ -266,7 +266,7 @@ async fn submit_usage(
                 receipt.results.push(UsageOutcome {
                     index,
                     outcome: outcome.to_string(),
-                    su_amount: su_amount.and_then(|amount| amount.parse().ok()),
+                    su_amount,
                     error: rejected,
                 });
             }

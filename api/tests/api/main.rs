@@ -9,6 +9,7 @@ mod allocation_resources;
 mod audit;
 mod authentication;
 mod authorization_matrix;
+mod bounds;
 mod errors;
 mod idempotency;
 mod oidc;

@@ -123,7 +123,8 @@ async fn a_reduction_that_would_take_the_balance_below_zero_is_refused_with_the_
         ),
         (
             json!({"allocation_id": allocation, "kind": "reduction", "requested_su": "0", "justification": "done"}),
-            "requested_su must be more than 0, as a decimal string such as \"1000.5\"",
+            "requested_su must be more than 0 and less than 10^15, with at most 6 decimals, as a \
+             decimal string such as \"1000.5\"",
         ),
     ] {
         let refused = app
