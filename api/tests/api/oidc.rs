@@ -240,10 +240,8 @@ async fn a_valid_jwt_acts_with_the_role_its_claim_names_and_is_audited_by_subjec
     assert_eq!(actor, "oidc:ops-admin");
 }
 
-#[tokio::test]
-async fn a_pi_jwt_is_the_person_whose_identity_is_its_subject() {
-    let idp = idp();
-    let app = spawn(&idp).await;
+/// Ada, given the OIDC identity `ada-sub`, and a PI JWT for that subject.
+async fn ada_signed_in_by_oidc(app: &TestApp, idp: &Idp) -> (uuid::Uuid, String) {
     let ada = app.person(crate::support::ADA).await;
     app.post(
         "admin",
@@ -252,7 +250,14 @@ async fn a_pi_jwt_is_the_person_whose_identity_is_its_subject() {
     )
     .await
     .expect(201);
-    let pi = token(&idp.key, claims("ada-sub", Some("pi")));
+    (ada, token(&idp.key, claims("ada-sub", Some("pi"))))
+}
+
+#[tokio::test]
+async fn a_pi_jwt_is_the_person_whose_identity_is_its_subject() {
+    let idp = idp();
+    let app = spawn(&idp).await;
+    let (_, pi) = ada_signed_in_by_oidc(&app, &idp).await;
     let allocations = app
         .call(Some(&pi), Method::GET, "/v1/allocations", None)
         .await
@@ -360,15 +365,7 @@ async fn a_jwt_is_refused_before_its_not_before_time() {
 async fn a_jwt_whose_person_was_made_inactive_is_refused() {
     let idp = idp();
     let app = spawn(&idp).await;
-    let ada = app.person(crate::support::ADA).await;
-    app.post(
-        "admin",
-        &format!("/v1/people/{ada}/identities"),
-        json!({"source": "oidc", "external_id": "ada-sub"}),
-    )
-    .await
-    .expect(201);
-    let pi = token(&idp.key, claims("ada-sub", Some("pi")));
+    let (ada, pi) = ada_signed_in_by_oidc(&app, &idp).await;
     app.call(Some(&pi), Method::GET, "/v1/allocations", None)
         .await
         .expect(200);
