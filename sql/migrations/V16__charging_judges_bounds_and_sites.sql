@@ -76,9 +76,12 @@ BEGIN
         LEFT JOIN registry.allocation_included_resource inc
                ON inc.allocation_id = i.allocation_id AND inc.resource_id = i.resource_id
         LEFT JOIN LATERAL registry.rate_in_force(i.resource_id, i.end_time) rate ON true
-        -- The SUs, computed once, for amounts the formula may take.
+        -- The SUs, for amounts the formula may take, computed once: OFFSET 0 keeps the planner
+        -- from pulling the subquery up, which would compute them again for every use (the
+        -- bound below and the row), about 12 ms a batch of 5,500.
         CROSS JOIN LATERAL (SELECT CASE WHEN i.raw_amount >= 0 AND registry.is_su_amount(i.raw_amount)
-                                        THEN registry.su_of(i.raw_amount, rate.rate) END AS su) charge
+                                        THEN registry.su_of(i.raw_amount, rate.rate) END AS su
+                            OFFSET 0) charge
     ), first_rejected AS (
         -- Each job with a rejected record, and the reason of its first one.
         SELECT DISTINCT ON (k.cluster_id, k.job_id, k.submit_time) k.cluster_id, k.job_id, k.submit_time, k.own_reason
