@@ -153,6 +153,8 @@ statements! {
         allocation_ids: UUID_ARRAY,
         person_ids: UUID_ARRAY,
         raw_amounts: NUMERIC_ARRAY,
+        site: TEXT,
+        only_exceptions: BOOL,
     );
     USAGE_REJECTIONS_INSERT = "usage_rejections_insert" (
         import_id: UUID,
@@ -464,17 +466,6 @@ statements! {
         scoped: BOOL,
         scope_pi: UUID,
         scope_person: UUID,
-    );
-    API_USAGE_SUBMIT = "api_usage_submit" (
-        cluster_ids: UUID_ARRAY,
-        job_ids: TEXT_ARRAY,
-        submit_times: TIMESTAMPTZ_ARRAY,
-        end_times: TIMESTAMPTZ_ARRAY,
-        resource_ids: UUID_ARRAY,
-        allocation_ids: UUID_ARRAY,
-        person_ids: UUID_ARRAY,
-        raw_amounts: NUMERIC_ARRAY,
-        site: TEXT,
     );
     API_WITHDRAWAL_REFUSAL = "api_withdrawal_refusal" (allocation_id: UUID, su: NUMERIC);
 }

@@ -148,6 +148,100 @@ pub struct UsageCharge {
     pub raw_amount: Decimal,
 }
 
+/// One job record to charge, as `registry.charge_usage_batch` takes it.
+#[derive(Debug, Clone)]
+pub struct ChargeRecord<'a> {
+    /// The cluster it ran on.
+    pub cluster_id: Uuid,
+    /// The job's id.
+    pub job_id: &'a str,
+    /// When it was submitted.
+    pub submit_time: DateTime<Utc>,
+    /// When it ended; the rate in force then applies.
+    pub end_time: DateTime<Utc>,
+    /// The resource charged.
+    pub resource_id: Uuid,
+    /// The allocation charged.
+    pub allocation_id: Uuid,
+    /// Who ran it.
+    pub person_id: Uuid,
+    /// Raw usage in the resource's unit.
+    pub raw_amount: Decimal,
+}
+
+/// What the charging function said of one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeOutcome {
+    /// The record's index in the batch, from 0.
+    pub index: usize,
+    /// The SUs charged now (a decimal string), if it was.
+    pub su_amount: Option<String>,
+    /// Whether an earlier charge had it.
+    pub already_charged: bool,
+    /// Why it was rejected, if it was.
+    pub rejected: Option<String>,
+}
+
+/// Which records' outcomes [`charge`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcomes {
+    /// Every record's.
+    All,
+    /// Only the records rejected or charged earlier: every other one was charged now.
+    Exceptions,
+}
+
+/// Charges `records` through `registry.charge_usage_batch`, the one charging path, in the
+/// caller's transaction. `site`, when given, is the caller's: a record of another site's
+/// cluster is rejected. Outcomes come back in input order.
+pub async fn charge<'a>(
+    client: &impl GenericClient,
+    records: impl IntoIterator<Item = ChargeRecord<'a>>,
+    site: Option<&str>,
+    outcomes: Outcomes,
+) -> Result<Vec<ChargeOutcome>, DbError> {
+    let records: Vec<ChargeRecord<'a>> = records.into_iter().collect();
+    let column = |pick: fn(&ChargeRecord<'a>) -> Uuid| records.iter().map(pick).collect::<Vec<_>>();
+    let clusters = column(|record| record.cluster_id);
+    let resources = column(|record| record.resource_id);
+    let allocations = column(|record| record.allocation_id);
+    let people = column(|record| record.person_id);
+    let jobs: Vec<&str> = records.iter().map(|record| record.job_id).collect();
+    let submits: Vec<DateTime<Utc>> = records.iter().map(|record| record.submit_time).collect();
+    let ends: Vec<DateTime<Utc>> = records.iter().map(|record| record.end_time).collect();
+    let amounts: Vec<Decimal> = records.iter().map(|record| record.raw_amount).collect();
+    let only_exceptions = outcomes == Outcomes::Exceptions;
+    let rows = query(
+        client,
+        bind!(
+            USAGE_CHARGE_BATCH,
+            cluster_ids = &clusters,
+            job_ids = &jobs,
+            submit_times = &submits,
+            end_times = &ends,
+            resource_ids = &resources,
+            allocation_ids = &allocations,
+            person_ids = &people,
+            raw_amounts = &amounts,
+            site = &site,
+            only_exceptions = &only_exceptions,
+        ),
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            let position: i64 = row.get("record");
+            Some(ChargeOutcome {
+                index: usize::try_from(position - 1).ok()?,
+                su_amount: row.get("su_amount"),
+                already_charged: row.get("already_charged"),
+                rejected: row.get("rejected"),
+            })
+        })
+        .collect())
+}
+
 /// A record of an import's file, as a rejection would name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportedRecord {
@@ -234,46 +328,32 @@ pub async fn record_batch(
     let transaction = crate::pool::begin(client).await?;
     let mut outcome = BatchOutcome::default();
     if !charges.is_empty() {
-        let clusters = vec![cluster_id; charges.len()];
-        let job_ids: Vec<&str> = charges.iter().map(|c| c.job_id.as_str()).collect();
-        let submits: Vec<DateTime<Utc>> = charges.iter().map(|c| c.submit_time).collect();
-        let ends: Vec<DateTime<Utc>> = charges.iter().map(|c| c.end_time).collect();
-        let resources: Vec<Uuid> = charges.iter().map(|c| c.resource_id).collect();
-        let allocations: Vec<Uuid> = charges.iter().map(|c| c.allocation_id).collect();
-        let people: Vec<Uuid> = charges.iter().map(|c| c.person_id).collect();
-        let raws: Vec<Decimal> = charges.iter().map(|c| c.raw_amount).collect();
-        let rows = query(
+        let exceptions = charge(
             &transaction,
-            bind!(
-                USAGE_CHARGE_BATCH,
-                cluster_ids = &clusters,
-                job_ids = &job_ids,
-                submit_times = &submits,
-                end_times = &ends,
-                resource_ids = &resources,
-                allocation_ids = &allocations,
-                person_ids = &people,
-                raw_amounts = &raws,
-            ),
+            charges.iter().map(|c| ChargeRecord {
+                cluster_id,
+                job_id: &c.job_id,
+                submit_time: c.submit_time,
+                end_time: c.end_time,
+                resource_id: c.resource_id,
+                allocation_id: c.allocation_id,
+                person_id: c.person_id,
+                raw_amount: c.raw_amount,
+            }),
+            None,
+            Outcomes::Exceptions,
         )
         .await?;
-        // Only the rows rejected or charged earlier come back, by position from 1; the rest
-        // were charged now.
-        outcome.charged = (charges.len() - rows.len()) as u64;
+        outcome.charged = (charges.len() - exceptions.len()) as u64;
         let mut rejected_by_sql: HashMap<usize, String> = HashMap::new();
-        for row in &rows {
-            let position: i64 = row.get("record");
-            let Some(charge) = usize::try_from(position - 1)
-                .ok()
-                .and_then(|index| charges.get(index))
-            else {
+        for exception in exceptions {
+            let Some(source) = charges.get(exception.index) else {
                 continue;
             };
-            let rejected: Option<String> = row.get("rejected");
-            match rejected {
+            match exception.rejected {
                 // The function rejects every row of a job alike; the first reason is kept.
                 Some(reason) => {
-                    rejected_by_sql.entry(charge.record).or_insert(reason);
+                    rejected_by_sql.entry(source.record).or_insert(reason);
                 }
                 None => outcome.already_charged += 1,
             }

@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use purser_sql::bind;
-use purser_sql::pool::query;
-use purser_sql::statements::{API_USAGE_LIST, API_USAGE_SUBMIT};
+use purser_sql::statements::API_USAGE_LIST;
+use purser_sql::usage::{self, ChargeRecord, Outcomes};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -193,28 +193,6 @@ async fn submit_usage(
     Body(batch): Body<UsageBatch>,
 ) -> Result<Response, ApiError> {
     caller.allow(&[Role::Admin, Role::Daemon])?;
-    let column =
-        |pick: fn(&UsageRecord) -> Uuid| batch.records.iter().map(pick).collect::<Vec<_>>();
-    let clusters = column(|record| record.cluster_id);
-    let resources = column(|record| record.resource_id);
-    let allocations = column(|record| record.allocation_id);
-    let people = column(|record| record.person_id);
-    let jobs: Vec<&str> = batch
-        .records
-        .iter()
-        .map(|record| record.job_id.as_str())
-        .collect();
-    let submits: Vec<DateTime<Utc>> = batch
-        .records
-        .iter()
-        .map(|record| record.submit_time)
-        .collect();
-    let ends: Vec<DateTime<Utc>> = batch.records.iter().map(|record| record.end_time).collect();
-    let amounts: Vec<Decimal> = batch
-        .records
-        .iter()
-        .map(|record| record.raw_amount)
-        .collect();
     let site = caller.site_limit();
     write(
         &state,
@@ -223,33 +201,25 @@ async fn submit_usage(
         &batch,
         StatusCode::OK,
         async |tx| {
-            let rows = query(
-                tx,
-                bind!(
-                    API_USAGE_SUBMIT,
-                    cluster_ids = &clusters,
-                    job_ids = &jobs,
-                    submit_times = &submits,
-                    end_times = &ends,
-                    resource_ids = &resources,
-                    allocation_ids = &allocations,
-                    person_ids = &people,
-                    raw_amounts = &amounts,
-                    site = &site,
-                ),
-            )
-            .await?;
+            let records = batch.records.iter().map(|record| ChargeRecord {
+                cluster_id: record.cluster_id,
+                job_id: &record.job_id,
+                submit_time: record.submit_time,
+                end_time: record.end_time,
+                resource_id: record.resource_id,
+                allocation_id: record.allocation_id,
+                person_id: record.person_id,
+                raw_amount: record.raw_amount,
+            });
+            let outcomes = usage::charge(tx, records, site, Outcomes::All).await?;
             let mut receipt = UsageReceipt {
                 charged: 0,
                 already_charged: 0,
                 rejected: 0,
-                results: Vec::with_capacity(rows.len()),
+                results: Vec::with_capacity(outcomes.len()),
             };
-            for (index, row) in rows.iter().enumerate() {
-                let su_amount: Option<String> = row.get("su_amount");
-                let rejected: Option<String> = row.get("rejected");
-                let already: bool = row.get("already_charged");
-                let outcome = match (&rejected, already) {
+            for charged in outcomes {
+                let outcome = match (&charged.rejected, charged.already_charged) {
                     (Some(_), _) => {
                         receipt.rejected += 1;
                         "rejected"
@@ -264,10 +234,10 @@ async fn submit_usage(
                     }
                 };
                 receipt.results.push(UsageOutcome {
-                    index,
+                    index: charged.index,
                     outcome: outcome.to_string(),
-                    su_amount,
-                    error: rejected,
+                    su_amount: charged.su_amount,
+                    error: charged.rejected,
                 });
             }
             Ok(receipt)
