@@ -215,7 +215,9 @@ async fn a_schedule_that_missed_many_periods_fires_once_and_moves_to_the_next_fu
     .unwrap();
     // Down for ten and a half minutes: periods 0 to 10 have begun.
     let clock = Clock::manual(start() + chrono::Duration::seconds(630));
-    let fired = schedule::fire(&client, "expanse", &clock, 100).await.unwrap();
+    let fired = schedule::fire(&client, "expanse", &clock, 100)
+        .await
+        .unwrap();
     assert_eq!(fired.len(), 1);
     assert_eq!(
         fired[0].period_start,
@@ -295,7 +297,9 @@ async fn a_role_bound_to_a_site_sees_and_fires_only_its_sites_schedules_and_cann
                 .contains("permission denied for function schedule_every"),
             "{refused}"
         );
-        let removed = schedule::unschedule(&bound, "delta-sync").await.unwrap_err();
+        let removed = schedule::unschedule(&bound, "delta-sync")
+            .await
+            .unwrap_err();
         assert!(
             removed
                 .to_string()
@@ -310,5 +314,8 @@ async fn a_role_bound_to_a_site_sees_and_fires_only_its_sites_schedules_and_cann
         .map(|found| found.name)
         .collect();
     assert_eq!(names, vec!["delta-sync", "expanse-sync"]);
-    assert_eq!(dedupe_keys(&database, "expanse").await, Vec::<String>::new());
+    assert_eq!(
+        dedupe_keys(&database, "expanse").await,
+        Vec::<String>::new()
+    );
 }
