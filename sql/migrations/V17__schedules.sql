@@ -18,9 +18,9 @@
 -- * Missed periods are skipped, not caught up: a schedule that was due several times while no
 --   daemon ran is fired once, for the latest period that has begun, and next_run_at moves to
 --   the first period after the clock. A storm of stale tasks after an outage helps no one.
--- * A period has a fixed length (`every` is stored in seconds): a month is not a fixed length,
---   and a day of the session's time zone is 23 or 25 hours twice a year, so `every` in months
---   or years is refused and days are counted as 24 hours.
+-- * A period has a fixed length (`every` is stored in hours, minutes and seconds): a month is
+--   not a fixed length, and a day of the session's time zone is 23 or 25 hours twice a year,
+--   so `every` in months or years is refused and days are counted as 24 hours.
 -- * Row-level security as V15's: a daemon bound to a site sees and fires only that site's
 --   schedules.
 -- * Audit: creating, changing and removing a schedule are logged; a firing (which sets

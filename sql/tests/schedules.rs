@@ -103,6 +103,15 @@ async fn scheduling_creates_a_schedule_a_change_keeps_its_rhythm_and_unschedulin
     assert!(schedule::unschedule(&client, "nightly").await.unwrap());
     assert!(!schedule::unschedule(&client, "nightly").await.unwrap());
     assert!(schedule::list(&client, None).await.unwrap().is_empty());
+    let removal: i64 = client
+        .query_one(
+            "SELECT count(*) FROM audit.event WHERE table_name = 'queue.schedule' AND operation = 'DELETE'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(removal, 1, "the removal is audited");
 }
 
 #[tokio::test]
