@@ -1,12 +1,14 @@
 //! `purser schedule add|list|remove`, run as the real binary: a schedule added is listed, a
-//! second add changes it, remove removes it; bad input fails with one sentence naming the field.
+//! second add changes it, remove removes it; bad input fails with one sentence naming the field;
+//! two `purser daemon` processes of the site, configured with `schedule_interval`, fire an
+//! added schedule.
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
 mod support;
 
 use purser_sql::test_harness::TestDatabase;
-use support::{add_cluster, purser, stdout};
+use support::{Daemons, add_cluster, purser, scalar, scratch, spawn_daemon, stdout, wait_until};
 
 /// The stderr of a command that must fail.
 fn refusal(output: &std::process::Output) -> String {
@@ -141,4 +143,50 @@ async fn a_bad_duration_payload_period_or_site_is_refused_in_one_sentence_naming
         "an unknown site is named"
     );
     assert!(listed(&database, &[]).is_empty());
+}
+
+#[tokio::test]
+async fn two_daemons_fire_a_schedule_added_from_the_command_line_and_run_its_task_once() {
+    let database = TestDatabase::new().await;
+    add_cluster(&database, "expanse").await;
+    let dir = scratch("schedule-daemons");
+    let config = dir.join("purser.toml");
+    std::fs::write(
+        &config,
+        "[sites.expanse]\nschedule_interval = \"50ms\"\npoll_interval = \"100ms\"\n",
+    )
+    .unwrap();
+    stdout(&purser(
+        &database,
+        &[
+            "schedule", "add", "tick", "--site", "expanse", "--kind", "noop", "--every", "1h",
+        ],
+    ));
+    let daemons = Daemons(vec![
+        spawn_daemon(&database, &config, "expanse", "first.log"),
+        spawn_daemon(&database, &config, "expanse", "second.log"),
+    ]);
+    wait_until("both daemons started", || async {
+        ["first.log", "second.log"].iter().all(|log| {
+            std::fs::read_to_string(dir.join(log)).is_ok_and(|text| text.contains("daemon started"))
+        })
+    })
+    .await;
+    wait_until("the schedule's task ran", || async {
+        scalar(
+            database.pool(),
+            "SELECT count(*) FROM queue.task WHERE kind = 'noop' AND state = 'succeeded'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    daemons.stop().await;
+    assert_eq!(
+        scalar(database.pool(), "SELECT count(*) FROM queue.task").await,
+        1,
+        "one period, one task"
+    );
+    let fired = &listed(&database, &[])[0];
+    assert!(fired["last_task_id"].is_i64(), "{fired}");
 }
