@@ -13,6 +13,7 @@
 //! shutdown_grace = "30s"          # running tasks may finish this long after SIGTERM
 //! maintenance_interval = "10s"    # rescue lapsed tasks and prune finished ones this often
 //! retention = "7d"                # keep finished tasks this long
+//! schedule_interval = "1s"        # fire due schedules this often (queue.schedule)
 //!
 //! [sites.expanse.kinds."site.user.created"]
 //! concurrency = 4                 # at most 4 of this kind at once
@@ -98,6 +99,9 @@ pub struct SiteConfig {
     /// How long finished tasks are kept.
     #[serde(default, with = "humantime_serde")]
     pub retention: Option<Duration>,
+    /// How often to fire the site's due schedules.
+    #[serde(default, with = "humantime_serde")]
+    pub schedule_interval: Option<Duration>,
     /// Per-kind policy.
     #[serde(default)]
     pub kinds: BTreeMap<String, KindPolicy>,
@@ -129,6 +133,7 @@ impl SiteConfig {
             .maintenance_interval
             .unwrap_or(config.maintenance_interval);
         config.retention = self.retention.unwrap_or(config.retention);
+        config.schedule_interval = self.schedule_interval.unwrap_or(config.schedule_interval);
         for (kind, policy) in &self.kinds {
             if let Some(limit) = policy.concurrency {
                 config.kind_concurrency.insert(kind.clone(), limit);

@@ -495,3 +495,66 @@ async fn the_daemon_survives_a_postgresql_restart_and_reconnects_by_itself() {
         .unwrap();
     std::fs::remove_dir_all(root).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_daemons_of_a_site_enqueue_and_run_each_period_of_a_schedule_once() {
+    let database = TestDatabase::new().await;
+    let probe = Arc::new(Probe::default());
+    let start_time = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0);
+    let clock = Clock::manual(start_time);
+    let client = database.pool().connection().await.unwrap();
+    purser_sql::schedule::schedule_every(
+        &client,
+        &purser_sql::schedule::NewSchedule {
+            name: "probe-every-second".to_string(),
+            site: SITE.to_string(),
+            kind: "probe".to_string(),
+            payload: json!({}),
+            every: Duration::from_secs(1),
+            first_run_at: Some(start_time),
+        },
+    )
+    .await
+    .unwrap();
+    let engines: Vec<RunningEngine> = (0..3)
+        .map(|_| {
+            let mut config = config(database.url());
+            config.schedule_interval = Duration::from_millis(20);
+            config.clock = clock.clone();
+            start(config, database.pool().clone(), &probe)
+        })
+        .collect();
+    // Each period is fired by one of the three, its task run, and only then does the clock
+    // move on: a second firing of any period would leave one task too many.
+    const PERIODS: i64 = 20;
+    for period in 1..=PERIODS {
+        wait_until("the period's task ran", || async {
+            count_in_state(database.pool(), "succeeded").await == period
+        })
+        .await;
+        if period < PERIODS {
+            clock.advance(Duration::from_secs(1));
+        }
+    }
+    for engine in engines {
+        engine.stop().await;
+    }
+    let keys: Vec<String> = client
+        .query("SELECT dedupe_key FROM queue.task ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let expected: Vec<String> = (0..PERIODS)
+        .map(|second| {
+            let period = start_time + chrono::Duration::seconds(second);
+            format!(
+                "schedule:probe-every-second:{}",
+                period.format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            )
+        })
+        .collect();
+    assert_eq!(keys, expected);
+    assert_eq!(probe.runs.lock().unwrap().len(), PERIODS as usize);
+}

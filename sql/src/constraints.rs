@@ -26,6 +26,7 @@ pub const GUARDED_TABLES: &[&str] = &[
     "auth.token",
     "queue.site_role",
     "queue.task",
+    "queue.schedule",
 ];
 
 /// The domains whose every constraint has a sentence here: the bounds of amounts, rates and
@@ -698,6 +699,37 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "task_lane_length",
         Some("lane"),
         "lane must be at most 256 characters",
+    ),
+    // queue.schedule
+    rule(
+        "schedule_name_check",
+        Some("name"),
+        "a schedule's name must be 1 to 200 letters, digits, '_', '.', ':' or '-', starting with a letter or digit",
+    ),
+    rule(
+        "schedule_site_check",
+        Some("site"),
+        "site must be 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit",
+    ),
+    rule(
+        "schedule_kind_check",
+        Some("kind"),
+        "kind must be dotted lower-case words such as slurm.account.ensure, up to 100 characters",
+    ),
+    rule(
+        "schedule_payload_check",
+        Some("payload"),
+        "payload must be a JSON object",
+    ),
+    rule(
+        "schedule_every_check",
+        Some("every"),
+        "every must be a fixed length from 1 second to 10 years, in hours, minutes and seconds",
+    ),
+    rule(
+        "schedule_next_run_at_bounded",
+        Some("first_run_at"),
+        "first_run_at must be from 1970-01-01 to 9999-12-31 UTC",
     ),
     // queue.site_role
     rule(

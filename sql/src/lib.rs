@@ -15,6 +15,7 @@ pub mod migrations;
 pub mod notify;
 pub mod pool;
 pub mod queue;
+pub mod schedule;
 pub mod seed;
 pub mod site_role;
 pub mod statements;

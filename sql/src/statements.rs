@@ -125,6 +125,17 @@ statements! {
     WORKER_STOPPED = "worker_stopped" (id: UUID);
     WORKER_RUNNING = "worker_running" (pid: INT4);
     SITE_CLUSTERS = "site_clusters" ();
+    SCHEDULE_EVERY = "schedule_every" (
+        name: TEXT,
+        site: TEXT,
+        kind: TEXT,
+        payload: JSONB,
+        every_microseconds: INT8,
+        first_run_at: TIMESTAMPTZ,
+    );
+    SCHEDULE_LIST = "schedule_list" (site: TEXT);
+    SCHEDULE_FIRE = "schedule_fire" (site: TEXT, now: TIMESTAMPTZ, limit: INT8);
+    UNSCHEDULE = "unschedule" (name: TEXT);
     SITE_ROLE_CREATE = "site_role_create" (role_name: TEXT, site: TEXT, password_verifier: TEXT);
     SITE_ROLE_DROP = "site_role_drop" (role_name: TEXT);
     SITE_ROLE_LIST = "site_role_list" ();

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -17,6 +19,7 @@ use purser_sql::queue::{
 use purser_sql::site_role;
 use purser_sql::test_harness::TestDatabase;
 use serde_json::json;
+use support::BoundRole;
 use uuid::Uuid;
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -62,31 +65,6 @@ async fn refusal(pool: &DbPool, sql: &str) -> String {
 async fn rows(pool: &DbPool, sql: &str) -> u64 {
     let client = pool.connection().await.unwrap();
     client.execute(sql, &[]).await.unwrap()
-}
-
-/// A login role bound to `site`, made with a name of its own (roles belong to the whole
-/// server, which other tests share), and a pool logged in as it.
-struct BoundRole {
-    name: String,
-    pool: DbPool,
-}
-
-impl BoundRole {
-    async fn create(database: &TestDatabase, site: &str) -> Self {
-        let name = format!("site_test_{}", &Uuid::new_v4().simple().to_string()[..12]);
-        let client = database.pool().connection().await.unwrap();
-        site_role::create(&client, &name, site, Some("test password"))
-            .await
-            .unwrap();
-        let pool = purser_sql::connect_pool(&database.url_as(&name, "test password"), 2).unwrap();
-        Self { name, pool }
-    }
-
-    async fn drop(self, database: &TestDatabase) {
-        self.pool.close();
-        let client = database.pool().connection().await.unwrap();
-        site_role::drop_role(&client, &self.name).await.unwrap();
-    }
 }
 
 #[tokio::test]

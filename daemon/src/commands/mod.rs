@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod demo;
 pub mod dev_db;
 mod migrate;
+mod schedule;
 pub mod schema;
 mod seed;
 mod site_role;
@@ -77,6 +78,8 @@ pub enum Command {
     Daemon(daemon::DaemonArgs),
     /// Enqueue, inspect, retry and cancel tasks.
     Task(task::TaskArgs),
+    /// List, add and remove schedules: tasks enqueued every period.
+    Schedule(schedule::ScheduleArgs),
     /// Charge usage: import Slurm's sacct output.
     Usage(usage::UsageArgs),
     /// Load sample data.
@@ -112,6 +115,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Task(args) => {
             let (config, pool) = connect(&cli.global)?;
             task::run(&config, &pool, args).await
+        }
+        Command::Schedule(args) => {
+            let (config, pool) = connect(&cli.global)?;
+            schedule::run(&config, &pool, args).await
         }
         Command::Usage(args) => usage::run(&connect(&cli.global)?.1, args).await,
         Command::Seed(args) => seed::run(&connect(&cli.global)?.1, args).await,

@@ -10,6 +10,7 @@
 //!   heartbeat: extends the leases of everything in flight; a lease it cannot extend was lost,
 //!              and that task's executor is stopped
 //!   maintenance: rescues the site's tasks whose lease lapsed, prunes finished tasks
+//!   scheduler: fires the site's due schedules, one task per period however many daemons
 //! ```
 //!
 //! An executor's outcome is made storable (`purser_executors::output`) in its task's own tokio
@@ -25,6 +26,7 @@ mod maintenance;
 pub mod metrics;
 mod outage;
 pub mod retry;
+mod scheduler;
 mod wakeup;
 
 use std::collections::{BTreeMap, HashMap};
@@ -72,6 +74,8 @@ pub struct EngineConfig {
     pub maintenance_interval: Duration,
     /// How long finished tasks are kept.
     pub retention: Duration,
+    /// How often to fire the site's due schedules: the finest period a schedule keeps.
+    pub schedule_interval: Duration,
     /// Where "now" comes from.
     pub clock: Clock,
 }
@@ -92,6 +96,7 @@ impl EngineConfig {
             shutdown_grace: Duration::from_secs(30),
             maintenance_interval: Duration::from_secs(10),
             retention: Duration::from_secs(7 * 24 * 3600),
+            schedule_interval: Duration::from_secs(1),
             clock: Clock::Database,
         }
     }
@@ -176,6 +181,10 @@ pub async fn run(
         !config.lease.is_zero(),
         "the lease must be longer than zero"
     );
+    anyhow::ensure!(
+        !config.schedule_interval.is_zero(),
+        "schedule_interval must be longer than zero"
+    );
     let identity = WorkerIdentity {
         id: Uuid::now_v7(),
         site: config.site.clone(),
@@ -211,6 +220,7 @@ pub async fn run(
     let wakeup = tokio::spawn(wakeup::run(shared.clone(), background_stop.clone()));
     let heartbeat = tokio::spawn(heartbeat::run(shared.clone(), background_stop.clone()));
     let maintenance = tokio::spawn(maintenance::run(shared.clone(), background_stop.clone()));
+    let scheduler = tokio::spawn(scheduler::run(shared.clone(), background_stop.clone()));
     let (outcomes, outcomes_received) =
         mpsc::channel(shared.config.concurrency + shared.config.claim_batch);
     let completer = tokio::spawn(completer::run(shared.clone(), outcomes_received));
@@ -247,7 +257,7 @@ pub async fn run(
         tracing::error!(%error, "the completer stopped abnormally");
     }
     background_stop.cancel();
-    let _ = tokio::join!(wakeup, heartbeat, maintenance);
+    let _ = tokio::join!(wakeup, heartbeat, maintenance, scheduler);
     match shared.pool.connection().await {
         Ok(client) => queue::worker_stopped(&client, shared.worker_id).await?,
         Err(error) => tracing::warn!(%error, "could not mark the worker stopped"),

@@ -4,6 +4,8 @@
 
 use std::str::FromStr;
 
+use purser_sql::DbPool;
+use purser_sql::site_role;
 use purser_sql::test_harness::TestDatabase;
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -61,4 +63,29 @@ pub fn message(error: &tokio_postgres::Error) -> String {
         .as_db_error()
         .map(|db| db.message().to_string())
         .unwrap_or_else(|| error.to_string())
+}
+
+/// A login role bound to `site`, made with a name of its own (roles belong to the whole
+/// server, which other tests share), and a pool logged in as it.
+pub struct BoundRole {
+    pub name: String,
+    pub pool: DbPool,
+}
+
+impl BoundRole {
+    pub async fn create(database: &TestDatabase, site: &str) -> Self {
+        let name = format!("site_test_{}", &Uuid::new_v4().simple().to_string()[..12]);
+        let client = database.pool().connection().await.unwrap();
+        site_role::create(&client, &name, site, Some("test password"))
+            .await
+            .unwrap();
+        let pool = purser_sql::connect_pool(&database.url_as(&name, "test password"), 2).unwrap();
+        Self { name, pool }
+    }
+
+    pub async fn drop(self, database: &TestDatabase) {
+        self.pool.close();
+        let client = database.pool().connection().await.unwrap();
+        site_role::drop_role(&client, &self.name).await.unwrap();
+    }
 }
