@@ -71,6 +71,12 @@ impl<T: DeserializeOwned + ToSchema + Checked, S: Send + Sync> FromRequest<S> fo
         let value: Value = serde_json::from_slice(&bytes).map_err(|error| {
             ApiError::BadRequest(format!("the body is not valid JSON: {error}"))
         })?;
+        if let Some(pointer) = purser_sql::storable::nul_at(&value) {
+            return Err(unprocessable(vec![FieldError::new(
+                &pointer,
+                "holds the NUL character (\\u0000), which the registry cannot store",
+            )]));
+        }
         let errors = validate::body(&T::name(), &value);
         if !errors.is_empty() {
             return Err(unprocessable(errors));

@@ -96,7 +96,20 @@ async fn task_commands_enqueue_list_show_cancel_retry_and_count() {
 async fn task_commands_reject_bad_input_with_one_line_naming_it() {
     let database = TestDatabase::new().await;
     add_cluster(&database, "expanse").await;
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[
+                "task",
+                "enqueue",
+                "--site",
+                "expanse",
+                "--kind",
+                "noop",
+                "--payload",
+                "{\"a\": \"\\u0000\"}",
+            ],
+            "--payload holds the NUL character (\\u0000) at \"/a\"",
+        ),
         (
             &[
                 "task",

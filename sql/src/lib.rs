@@ -19,6 +19,7 @@ pub mod schedule;
 pub mod seed;
 pub mod site_role;
 pub mod statements;
+pub mod storable;
 #[cfg(feature = "test-harness")]
 pub mod test_harness;
 pub mod usage;

@@ -277,3 +277,30 @@ async fn the_largest_amounts_the_ledger_holds_are_listed_exactly_as_stored() {
         .expect(200);
     assert_eq!(balance.field("balance_su"), "-999999999949999.999999");
 }
+
+#[tokio::test]
+async fn a_nul_character_anywhere_in_a_body_is_a_422_pointing_at_it() {
+    let app = spawn_app().await;
+    for (body, pointer) in [
+        (
+            json!({"site": "expanse", "kind": "noop", "payload": {"a": "x\u{0}"}}),
+            "/payload/a",
+        ),
+        (
+            json!({"site": "expanse", "kind": "noop", "payload": {"list": [1, "\u{0}"]}}),
+            "/payload/list/1",
+        ),
+    ] {
+        let refused = app.post("admin", "/v1/tasks", body).await.expect(422);
+        let errors = refused.field("errors").as_array().unwrap();
+        assert_eq!(errors[0]["pointer"], pointer, "{errors:?}");
+        assert!(
+            errors[0]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("NUL character"),
+            "{errors:?}"
+        );
+    }
+    assert_eq!(app.count("SELECT count(*) FROM queue.task").await, 0);
+}

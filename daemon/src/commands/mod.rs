@@ -131,6 +131,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// A `--payload` flag's JSON, or one sentence saying what is wrong with it.
+pub fn parse_payload(text: &str) -> anyhow::Result<serde_json::Value> {
+    let Ok(payload) = serde_json::from_str::<serde_json::Value>(text) else {
+        anyhow::bail!("--payload is not valid JSON: give a JSON object such as '{{\"key\": 1}}'");
+    };
+    if let Some(pointer) = purser_sql::storable::nul_at(&payload) {
+        anyhow::bail!(
+            "--payload holds the NUL character (\\u0000) at {pointer:?}, which the database cannot store"
+        );
+    }
+    Ok(payload)
+}
+
 /// Resolves the configuration and builds the pool (connections are made on first use).
 fn connect(global: &GlobalOptions) -> anyhow::Result<(Config, DbPool)> {
     let config = config::resolve(global.config.as_ref(), global.database_url.as_deref())?;

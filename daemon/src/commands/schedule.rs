@@ -63,8 +63,17 @@ enum ScheduleAction {
     },
 }
 
-/// `--every` as a duration, or one sentence saying what is wrong with it.
+/// `--every` as a duration, or one sentence saying what is wrong with it. Months and years
+/// are refused: humantime reads them as 30.44 and 365.25 days, which no calendar period is.
 fn parse_every(text: &str) -> anyhow::Result<Duration> {
+    let calendar_unit = text
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .find(|unit| matches!(*unit, "y" | "year" | "years" | "M" | "month" | "months"));
+    if let Some(unit) = calendar_unit {
+        anyhow::bail!(
+            "--every {text:?} uses {unit:?}: months and years have no fixed length; write days, such as 30d or 365d"
+        );
+    }
     humantime::parse_duration(text).map_err(|_| {
         anyhow::anyhow!("--every {text:?} is not a duration: write it like 30s, 15m, 1h or 1d")
     })
@@ -127,9 +136,7 @@ pub async fn run(config: &Config, pool: &DbPool, args: ScheduleArgs) -> anyhow::
             first_run_at,
         } => {
             let every = parse_every(&every)?;
-            let Ok(payload) = serde_json::from_str::<serde_json::Value>(&payload) else {
-                bail!("--payload is not valid JSON: give a JSON object such as '{{\"key\": 1}}'");
-            };
+            let payload = super::parse_payload(&payload)?;
             config.ensure_known_site(pool, &site).await?;
             let client = pool.connection().await?;
             let saved = schedule::schedule_every(
@@ -182,5 +189,13 @@ mod tests {
             parse_every("fortnightly").unwrap_err().to_string(),
             "--every \"fortnightly\" is not a duration: write it like 30s, 15m, 1h or 1d"
         );
+        for calendar in ["1month", "1M", "1 month", "2months", "1y", "1year 2d"] {
+            let refused = parse_every(calendar).unwrap_err().to_string();
+            assert!(
+                refused.contains("months and years have no fixed length"),
+                "{calendar}: {refused}"
+            );
+        }
+        assert_eq!(parse_every("1w").unwrap(), Duration::from_secs(7 * 86_400));
     }
 }

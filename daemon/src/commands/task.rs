@@ -62,7 +62,7 @@ struct EnqueueArgs {
 impl EnqueueArgs {
     fn into_task(self) -> anyhow::Result<NewTask> {
         Ok(NewTask {
-            payload: serde_json::from_str(&self.payload).context("--payload is not valid JSON")?,
+            payload: super::parse_payload(&self.payload)?,
             priority: self.priority,
             run_at: self.run_at,
             max_attempts: self.max_attempts,
