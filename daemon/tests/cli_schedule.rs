@@ -135,7 +135,43 @@ async fn a_bad_duration_payload_period_or_site_is_refused_in_one_sentence_naming
     );
     assert_eq!(
         refusal(&add(&["--site", "expanse", "--every", "500ms"])),
-        "error: cannot add schedule sync: schedule_every failed: every must be from 1 second to 10 years, not 00:00:00.5"
+        "error: cannot add the schedule: schedule_every failed: every must be from 1 second to 10 years, not 00:00:00.5"
+    );
+    assert!(
+        refusal(&add(&["--site", "expanse", "--every", "1month"]))
+            .contains("months and years have no fixed length"),
+        "a month is refused"
+    );
+    assert!(
+        refusal(&add(&[
+            "--site",
+            "expanse",
+            "--every",
+            "1h",
+            "--first-run-at",
+            "2026-12-01"
+        ]))
+        .contains("write it as RFC 3339, such as 2026-12-01T02:00:00Z"),
+        "a date without a time is refused saying how to write one"
+    );
+    let long_name = "n".repeat(10_000);
+    let refused = refusal(&purser(
+        &database,
+        &[
+            "schedule",
+            "add",
+            &long_name,
+            "--kind",
+            "site.sync",
+            "--site",
+            "expanse",
+            "--every",
+            "1h",
+        ],
+    ));
+    assert!(
+        refused.len() < 400 && refused.contains("up to 200"),
+        "an over-long name is refused without echoing it: {refused}"
     );
     assert!(
         refusal(&add(&["--site", "nowhere", "--every", "1h"]))

@@ -98,7 +98,9 @@ DECLARE
     saved queue.schedule;
 BEGIN
     IF schedule_every.name IS NULL OR schedule_every.name !~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$' THEN
-        RAISE EXCEPTION 'queue.schedule_every: name % is not a schedule name (letters, digits, _ . : -, up to 200, starting with a letter or digit)', quote_nullable(schedule_every.name)
+        -- The message shows at most 40 characters of the name: an over-long one is its own fault.
+        RAISE EXCEPTION 'queue.schedule_every: name % is not a schedule name (letters, digits, _ . : -, up to 200, starting with a letter or digit)',
+            quote_nullable(CASE WHEN length(schedule_every.name) > 40 THEN left(schedule_every.name, 40) || '…' ELSE schedule_every.name END)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF schedule_every.site IS NULL OR schedule_every.site !~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' THEN

@@ -53,7 +53,7 @@ enum ScheduleAction {
         #[arg(long, default_value = "{}")]
         payload: String,
         /// When it is first due (RFC 3339, e.g. 2026-12-01T02:00:00Z); default now.
-        #[arg(long, value_name = "TIME")]
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
         first_run_at: Option<DateTime<Utc>>,
     },
     /// Remove a schedule; the tasks it already enqueued stay.
@@ -77,6 +77,15 @@ fn parse_every(text: &str) -> anyhow::Result<Duration> {
     humantime::parse_duration(text).map_err(|_| {
         anyhow::anyhow!("--every {text:?} is not a duration: write it like 30s, 15m, 1h or 1d")
     })
+}
+
+/// `--first-run-at` as a time, or one sentence saying how to write it.
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|_| {
+            format!("{text:?} is not a time: write it as RFC 3339, such as 2026-12-01T02:00:00Z")
+        })
 }
 
 /// A schedule as `list --json` prints it.
@@ -151,7 +160,7 @@ pub async fn run(config: &Config, pool: &DbPool, args: ScheduleArgs) -> anyhow::
                 },
             )
             .await
-            .with_context(|| format!("cannot add schedule {name}"))?;
+            .context("cannot add the schedule")?;
             println!(
                 "schedule {} enqueues {} on {} every {}, next at {}",
                 saved.name,
