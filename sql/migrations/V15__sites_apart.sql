@@ -264,6 +264,13 @@ BEGIN
         RAISE EXCEPTION 'queue.create_site_role: a role named % already exists on this server; choose another name', create_site_role.role_name
             USING ERRCODE = 'duplicate_object';
     END IF;
+    IF EXISTS (SELECT 1 FROM queue.site_role s WHERE s.role_name = create_site_role.role_name) THEN
+        RAISE EXCEPTION 'queue.create_site_role: % is still bound to site % (its role was dropped outside purser); run purser site-role drop % first',
+            create_site_role.role_name,
+            (SELECT s.site FROM queue.site_role s WHERE s.role_name = create_site_role.role_name),
+            create_site_role.role_name
+            USING ERRCODE = 'duplicate_object';
+    END IF;
     IF password_verifier IS NOT NULL AND password_verifier !~ '^SCRAM-SHA-256\$' THEN
         RAISE EXCEPTION 'queue.create_site_role: password_verifier must be a SCRAM-SHA-256 verifier, never a password'
             USING ERRCODE = 'invalid_parameter_value';

@@ -519,6 +519,30 @@ async fn a_site_role_is_refused_a_bad_name_a_taken_name_and_a_plain_password() {
         )
         .contains("a role named purser_daemon already exists on this server")
     );
+    // A role dropped with plain SQL keeps its binding: creating it again says what to do.
+    let name = format!(
+        "site_gone_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    site_role::create(&client, &name, "delta", Some("pw"))
+        .await
+        .unwrap();
+    client
+        .batch_execute(&format!("DROP ROLE {name}"))
+        .await
+        .unwrap();
+    let still_bound = message(
+        site_role::create(&client, &name, "expanse", None)
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        still_bound.contains(&format!(
+            "{name} is still bound to site delta (its role was dropped outside purser); run purser site-role drop {name} first"
+        )),
+        "{still_bound}"
+    );
+    site_role::drop_role(&client, &name).await.unwrap();
     let plain = client
         .batch_execute(
             "SELECT queue.create_site_role(role_name => 'site_plain', site => 'delta', password_verifier => 'hunter2')",
