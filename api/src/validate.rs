@@ -403,7 +403,13 @@ impl Contract {
         }
         let well_formed = match schema.get("format").and_then(Value::as_str) {
             Some("uuid") => text.len() == 36 && Uuid::try_parse(text).is_ok(),
-            Some("date-time") => DateTime::parse_from_rfc3339(text).is_ok(),
+            Some("date-time") => match DateTime::parse_from_rfc3339(text) {
+                Ok(time) if !is_instant(time.timestamp()) => {
+                    errors.push(fault(pointer, "must be from 1970-01-01 to 9999-12-31 UTC"));
+                    return;
+                }
+                parsed => parsed.is_ok(),
+            },
             Some("date") => NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok(),
             _ => true,
         };
@@ -622,6 +628,13 @@ fn walk_keywords(schema: &Value, at: &str, found: &mut Vec<String>) {
             _ => {}
         }
     }
+}
+
+/// Whether a time (seconds since the epoch) is one the registry keeps: from 1970-01-01 to
+/// 9999-12-31 UTC, as `registry.is_instant` says (checked here so the answer names the field).
+fn is_instant(seconds: i64) -> bool {
+    const YEAR_10000: i64 = 253_402_300_800; // 10000-01-01T00:00:00Z
+    (0..YEAR_10000).contains(&seconds)
 }
 
 #[cfg(test)]

@@ -304,3 +304,32 @@ async fn a_nul_character_anywhere_in_a_body_is_a_422_pointing_at_it() {
     }
     assert_eq!(app.count("SELECT count(*) FROM queue.task").await, 0);
 }
+
+#[tokio::test]
+async fn times_outside_1970_to_9999_are_422s_naming_the_field() {
+    let app = spawn_app().await;
+    let membership: Uuid = app
+        .scalar(
+            "SELECT m.id FROM registry.membership m JOIN registry.person p ON p.id = m.person_id \
+             WHERE p.email = $1",
+            ALAN,
+        )
+        .await;
+    for ends_at in ["1960-01-01T00:00:00Z", "9999-12-31T23:59:59-01:00"] {
+        let refused = app
+            .call(
+                Some("admin"),
+                reqwest::Method::PATCH,
+                &format!("/v1/memberships/{membership}"),
+                Some(json!({ "ends_at": ends_at })),
+            )
+            .await
+            .expect(422);
+        let errors = refused.field("errors").as_array().unwrap();
+        assert_eq!(errors[0]["pointer"], "/ends_at", "{ends_at}: {errors:?}");
+        assert_eq!(
+            errors[0]["detail"], "ends_at must be from 1970-01-01 to 9999-12-31 UTC",
+            "{ends_at}"
+        );
+    }
+}
