@@ -99,26 +99,16 @@ LANGUAGE plpgsql AS $$
 DECLARE
     bad record;
 BEGIN
-    -- References, checked once per statement (set-based) instead of a foreign key per row: the
-    -- distinct (cluster, allocation, resource) and people of the statement's rows, far fewer than
-    -- its rows; only when one is wrong is a row naming it looked for, for the message.
-    IF EXISTS (SELECT 1
-               FROM (SELECT DISTINCT u.cluster_id, u.allocation_id, u.resource_id FROM new_usage u) k
-               LEFT JOIN registry.allocation a ON a.id = k.allocation_id
-               LEFT JOIN registry.resource r ON r.id = k.resource_id
-               WHERE a.id IS NULL OR r.id IS NULL OR a.cluster_id <> k.cluster_id OR r.cluster_id <> k.cluster_id)
-       OR EXISTS (SELECT 1
-                  FROM (SELECT DISTINCT u.person_id FROM new_usage u) k
-                  LEFT JOIN registry.person p ON p.id = k.person_id
-                  WHERE p.id IS NULL) THEN
-        SELECT u.job_id, u.allocation_id, u.person_id, u.resource_id, u.cluster_id INTO bad
-        FROM new_usage u
-        LEFT JOIN registry.allocation a ON a.id = u.allocation_id
-        LEFT JOIN registry.resource r ON r.id = u.resource_id
-        LEFT JOIN registry.person p ON p.id = u.person_id
-        WHERE a.id IS NULL OR r.id IS NULL OR p.id IS NULL
-           OR a.cluster_id <> u.cluster_id OR r.cluster_id <> u.cluster_id
-        LIMIT 1;
+    -- References, checked once per statement (set-based) instead of a foreign key per row.
+    SELECT u.job_id, u.allocation_id, u.person_id, u.resource_id, u.cluster_id INTO bad
+    FROM new_usage u
+    LEFT JOIN registry.allocation a ON a.id = u.allocation_id
+    LEFT JOIN registry.resource r ON r.id = u.resource_id
+    LEFT JOIN registry.person p ON p.id = u.person_id
+    WHERE a.id IS NULL OR r.id IS NULL OR p.id IS NULL
+       OR a.cluster_id <> u.cluster_id OR r.cluster_id <> u.cluster_id
+    LIMIT 1;
+    IF FOUND THEN
         RAISE EXCEPTION 'usage of job % refers to an allocation, resource or person that does not exist, or to another cluster''s',
             bad.job_id
             USING ERRCODE = 'foreign_key_violation',
@@ -311,14 +301,15 @@ CREATE FUNCTION registry.charge_usage_batch(
     allocation_ids uuid[],
     person_ids uuid[],
     raw_amounts numeric[],
-    site text DEFAULT NULL,
-    only_exceptions boolean DEFAULT false
+    site text DEFAULT NULL
 ) RETURNS TABLE (record bigint, su_amount numeric, already_charged boolean, rejected text)
 LANGUAGE sql VOLATILE AS $$
-    -- Set-based, and without window functions: sorting the whole batch by job (twice, for the
-    -- repeats and for a job's first rejection) cost more than checking it. The repeats and the
-    -- rejected jobs are found by hashing instead, and are few; see docs/benchmarks.md.
-    WITH checked AS (
+    WITH input AS (
+        SELECT *
+        FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)
+             WITH ORDINALITY AS i(cluster_id, job_id, submit_time, end_time, resource_id, allocation_id, person_id,
+                                  raw_amount, position)
+    ), checked AS (
         SELECT i.*, rate.rate,
                CASE
                    WHEN c.id IS NULL THEN 'cluster ' || coalesce(i.cluster_id::text, 'NULL') || ' does not exist'
@@ -332,10 +323,12 @@ LANGUAGE sql VOLATILE AS $$
                    WHEN i.end_time < i.submit_time THEN 'end_time is before submit_time'
                    WHEN inc.resource_id IS NULL THEN 'allocation ' || a.account_name || ' does not include resource ' || r.name
                    WHEN rate.rate IS NULL THEN 'resource ' || r.name || ' has no rate in force at ' || i.end_time
-               END AS own_reason
-        FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)
-             WITH ORDINALITY AS i(cluster_id, job_id, submit_time, end_time, resource_id, allocation_id, person_id,
-                                  raw_amount, position)
+               END AS own_reason,
+               CASE
+                   WHEN row_number() OVER (PARTITION BY i.cluster_id, i.job_id, i.submit_time, i.resource_id
+                                           ORDER BY i.position) > 1 THEN 'repeats an earlier record of this batch'
+               END AS repeat_reason
+        FROM input i
         LEFT JOIN registry.cluster c ON c.id = i.cluster_id
         LEFT JOIN registry.allocation a ON a.id = i.allocation_id AND a.cluster_id = i.cluster_id
         LEFT JOIN registry.resource r ON r.id = i.resource_id AND r.cluster_id = i.cluster_id
@@ -343,31 +336,15 @@ LANGUAGE sql VOLATILE AS $$
         LEFT JOIN registry.allocation_included_resource inc
                ON inc.allocation_id = i.allocation_id AND inc.resource_id = i.resource_id
         LEFT JOIN LATERAL registry.rate_in_force(i.resource_id, i.end_time) rate ON true
-    ), first_rejected AS (
-        -- Each job with a rejected record, and the reason of its first one.
-        SELECT DISTINCT ON (k.cluster_id, k.job_id, k.submit_time) k.cluster_id, k.job_id, k.submit_time, k.own_reason
-        FROM checked k
-        WHERE k.own_reason IS NOT NULL
-        ORDER BY k.cluster_id, k.job_id, k.submit_time, k.position
-    ), repeated AS (
-        -- Each job and resource the batch names more than once, and where it first does.
-        SELECT k.cluster_id, k.job_id, k.submit_time, k.resource_id, min(k.position) AS first_position
-        FROM checked k
-        GROUP BY k.cluster_id, k.job_id, k.submit_time, k.resource_id
-        HAVING count(*) > 1
     ), judged AS (
         -- A job is charged for all its resources or none: one rejected record rejects its job's others.
-        -- (A record whose job, submission or cluster is NULL has a reason of its own.)
         SELECT k.*,
                coalesce(k.own_reason,
-                        'another record of job ' || k.job_id || ' was rejected: ' || f.own_reason,
-                        CASE WHEN k.position > d.first_position THEN 'repeats an earlier record of this batch' END) AS reason
+                        'another record of job ' || k.job_id || ' was rejected: '
+                            || first_value(k.own_reason) OVER (PARTITION BY k.cluster_id, k.job_id, k.submit_time
+                                                               ORDER BY k.own_reason IS NULL, k.position),
+                        k.repeat_reason) AS reason
         FROM checked k
-        LEFT JOIN first_rejected f
-               ON f.cluster_id = k.cluster_id AND f.job_id = k.job_id AND f.submit_time = k.submit_time
-        LEFT JOIN repeated d
-               ON d.cluster_id = k.cluster_id AND d.job_id = k.job_id AND d.submit_time = k.submit_time
-              AND d.resource_id = k.resource_id
     ), charged AS (
         INSERT INTO registry.usage (cluster_id, job_id, submit_time, end_time, resource_id, allocation_id, person_id,
                                     raw_amount, rate, su_amount)
@@ -382,13 +359,12 @@ LANGUAGE sql VOLATILE AS $$
     FROM judged j
     LEFT JOIN charged ch ON j.reason IS NULL AND ch.cluster_id = j.cluster_id AND ch.job_id = j.job_id
                         AND ch.submit_time = j.submit_time AND ch.resource_id = j.resource_id
-    WHERE NOT $10 OR j.reason IS NOT NULL OR ch.job_id IS NULL
     ORDER BY j.position
 $$;
-COMMENT ON FUNCTION registry.charge_usage_batch(uuid[], text[], timestamptz[], timestamptz[], uuid[], uuid[], uuid[], numeric[], text, boolean) IS
+COMMENT ON FUNCTION registry.charge_usage_batch(uuid[], text[], timestamptz[], timestamptz[], uuid[], uuid[], uuid[], numeric[], text) IS
     'The one way usage is charged (the API, the importer and registry.charge_usage call it): records as parallel arrays, each charged at the rate in force at its end (registry.rate_in_force, registry.su_of). '
     'A record naming a missing or foreign cluster, allocation, resource or person, a resource its allocation does not include, with no rate, a negative amount, an end before its submission, or (site given) another site''s cluster is rejected with the reason, '
-    'as are the other records of its job (a job is charged for all its resources or none). One row per record, in input order: its position from 1, the SUs charged now, whether an earlier charge had it, and why it was rejected; with only_exceptions, rows only for the records rejected or charged earlier (the importer counts the rest as charged now).';
+    'as are the other records of its job (a job is charged for all its resources or none). One row per record, in input order: its position from 1, the SUs charged now, whether an earlier charge had it, and why it was rejected.';
 
 CREATE OR REPLACE FUNCTION registry.charge_usage(
     cluster_id uuid,
@@ -488,9 +464,10 @@ GRANT SELECT ON registry.allocation_included_resource, registry.allocation_resou
                 report.allocation_resource_balance, report.usage_imports
     TO purser_api, purser_daemon, purser_reader;
 GRANT INSERT, UPDATE ON registry.allocation_resource_total TO purser_api, purser_daemon;
+GRANT INSERT ON registry.allocation_resource TO purser_api;
 GRANT EXECUTE ON FUNCTION registry.su_of(numeric, numeric), registry.rate_in_force(uuid, timestamptz),
                           registry.is_time_zone(text), registry.usage_import_lock_key(uuid),
                           registry.usage_import_alive(uuid)
     TO purser_api, purser_daemon, purser_reader;
-GRANT EXECUTE ON FUNCTION registry.charge_usage_batch(uuid[], text[], timestamptz[], timestamptz[], uuid[], uuid[], uuid[], numeric[], text, boolean)
+GRANT EXECUTE ON FUNCTION registry.charge_usage_batch(uuid[], text[], timestamptz[], timestamptz[], uuid[], uuid[], uuid[], numeric[], text)
     TO purser_api, purser_daemon;
