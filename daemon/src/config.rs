@@ -14,6 +14,8 @@
 //! maintenance_interval = "10s"    # rescue lapsed tasks and prune finished ones this often
 //! retention = "7d"                # keep finished tasks this long
 //! schedule_interval = "1s"        # fire due schedules this often (queue.schedule)
+//! mass_delete_percent = 10        # a plan deleting more of a connector's subjects needs
+//! mass_delete_minimum = 5         #   purser reconcile --allow-mass-delete (at least 5 may go)
 //!
 //! [sites.expanse.kinds."site.user.created"]
 //! concurrency = 4                 # at most 4 of this kind at once
@@ -22,6 +24,11 @@
 //! [sites.expanse.shell."site.user.created"]
 //! program = "/opt/purser/hooks/user-created"
 //! timeout = "2m"
+//!
+//! [sites.expanse.script]          # the reconciler's script connector (docs/reconciler.md)
+//! apply = { program = "/opt/purser/hooks/apply", timeout = "2m" }
+//! observe = { program = "/opt/purser/hooks/observe" }   # optional
+//! reconcile_every = "5m"          # a full observe and plan this often
 //!
 //! [api]                           # what `purser api` serves
 //! listen = "127.0.0.1:8080"
@@ -46,6 +53,7 @@ use serde::Deserialize;
 use crate::commands::dev_db;
 use crate::engine::EngineConfig;
 use crate::engine::retry::RetryPolicy;
+use crate::reconcile::{ConnectorSettings, DEFAULT_RECONCILE_EVERY, ReconcilerConfig};
 
 /// The settings file, as written.
 #[derive(Debug, Default, Deserialize)]
@@ -108,6 +116,26 @@ pub struct SiteConfig {
     /// Kinds run by the shell executor, and how.
     #[serde(default)]
     pub shell: BTreeMap<String, ShellConfig>,
+    /// The script connector: the site's programs enact the reconciler's plans.
+    pub script: Option<ScriptConnectorConfig>,
+    /// A plan deleting more than this percentage of a connector's managed subjects applies
+    /// nothing without `purser reconcile --allow-mass-delete` (default 10)…
+    pub mass_delete_percent: Option<i32>,
+    /// …unless it deletes at most this many (default 5).
+    pub mass_delete_minimum: Option<i32>,
+}
+
+/// `[sites.NAME.script]`: the programs of the script connector.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptConnectorConfig {
+    /// Applies one action (`script.apply`).
+    pub apply: ShellConfig,
+    /// Reports everything the site holds (`script.observe`), optional.
+    pub observe: Option<ShellConfig>,
+    /// A full observe and plan this often (default 5 minutes).
+    #[serde(default, with = "humantime_serde")]
+    pub reconcile_every: Option<Duration>,
 }
 
 /// Policy for one task kind.
@@ -121,6 +149,30 @@ pub struct KindPolicy {
 }
 
 impl SiteConfig {
+    /// The reconciler's settings for this site: one connector per configured one.
+    pub fn reconciler_config(&self, site: &str, database_url: &str) -> ReconcilerConfig {
+        let connectors = self
+            .script
+            .iter()
+            .map(|script| ConnectorSettings {
+                name: purser_executors::script::CONNECTOR.to_string(),
+                observes: script.observe.is_some(),
+                reconcile_every: script.reconcile_every.unwrap_or(DEFAULT_RECONCILE_EVERY),
+            })
+            .collect();
+        let mut config = ReconcilerConfig::new(site, database_url, connectors);
+        config.mass_delete_percent = self
+            .mass_delete_percent
+            .unwrap_or(config.mass_delete_percent);
+        config.mass_delete_minimum = self
+            .mass_delete_minimum
+            .unwrap_or(config.mass_delete_minimum);
+        if let Some(poll) = self.poll_interval {
+            config.poll_interval = poll;
+        }
+        config
+    }
+
     /// The engine's settings for this site.
     pub fn engine_config(&self, site: &str, database_url: &str) -> EngineConfig {
         let mut config = EngineConfig::new(site, database_url);

@@ -6,6 +6,7 @@ pub mod commands;
 mod config;
 pub mod engine;
 mod logging;
+pub mod reconcile;
 pub mod usage_import;
 
 use std::process::ExitCode;

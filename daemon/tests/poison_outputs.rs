@@ -216,7 +216,7 @@ async fn two_daemons_survive_every_poison_output_and_complete_each_healthy_task_
         (
             "duplicate_subject",
             format!(
-                "{unstorable}applied entries 1 and 2 both have the subject \"dup:1\"; a task applies each subject once"
+                "{unstorable}applied entries 1 and 2 both have the subject \"dup:1\"; a task names each subject once"
             ),
         ),
         (

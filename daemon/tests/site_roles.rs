@@ -149,6 +149,7 @@ async fn a_site_role_made_by_the_command_runs_its_own_sites_tasks_and_no_other_s
         attempt: 1,
         result: None,
         applied: Vec::new(),
+        observation: None,
     };
     assert!(
         queue::complete(&client, &[completion], &clock)

@@ -1,6 +1,8 @@
-//! Executors: the connector actions a site daemon runs for each task kind. Two exist:
-//! [`Noop`] and [`shell`], which runs a site's own program per kind. Slurm accounting, LDAP,
-//! webhook and ACCESS AMIE executors are planned, not written (README.md lists them).
+//! Executors: the connector actions a site daemon runs for each task kind. Three exist:
+//! [`Noop`], [`shell`], which runs a site's own program per kind, and [`script`], the
+//! reconciler's connector for sites without a built-in one (a site's programs apply a
+//! subject's desired state and observe what the site holds). Slurm accounting, LDAP, webhook
+//! and ACCESS AMIE connectors are planned, not written (README.md lists them).
 //!
 //! An [`Executor`] gets a [`Task`] and returns a [`Success`] (an optional result, and what it
 //! applied, which the daemon records in the transaction that completes the task) or an
@@ -8,11 +10,14 @@
 //! it handles by name in a [`Registry`]. Executors never touch the queue tables: claiming,
 //! leases, retries and recording are the daemon's engine's work. Before it records an outcome,
 //! the engine makes it storable with [`output`] (NULs replaced, lengths bounded, the applied
-//! list checked), so no output an executor returns can stop the writes of others.
+//! list checked), so no output an executor returns can stop the writes of others. A
+//! connector's [`Observation`] of its managed system is recorded the same way, in the
+//! completing transaction.
 
 mod noop;
 pub mod output;
 mod registry;
+pub mod script;
 pub mod shell;
 
 use serde_json::Value;
@@ -46,6 +51,30 @@ pub struct Applied {
     pub state: Value,
 }
 
+/// What a connector saw its managed system hold, recorded in `provision.observed` with the
+/// task's completion: the reconciler's observed state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// The connector that observed it.
+    pub connector: String,
+    /// A full snapshot: the system holds nothing of the connector's beyond `subjects`. Else
+    /// the read-back of the subjects an action touched.
+    pub snapshot: bool,
+    /// What was seen.
+    pub subjects: Vec<Observed>,
+}
+
+/// One subject as a connector saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    /// The subject, named as in `provision.desired` (e.g. `account/che260001`).
+    pub subject: String,
+    /// Its state, a JSON object; `None`: the system does not hold it.
+    pub state: Option<Value>,
+    /// Whether the connector owns it; the reconciler never changes what it does not own.
+    pub managed: bool,
+}
+
 /// A task done.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Success {
@@ -53,6 +82,8 @@ pub struct Success {
     pub result: Option<Value>,
     /// What it applied; recorded exactly once, with the task's completion.
     pub applied: Vec<Applied>,
+    /// What its connector observed; recorded with the task's completion.
+    pub observation: Option<Observation>,
 }
 
 /// Why a task failed, and whether to try again.

@@ -49,6 +49,7 @@ impl Executor for Noop {
         Ok(Success {
             result: None,
             applied,
+            observation: None,
         })
     }
 }

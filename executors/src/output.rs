@@ -22,7 +22,7 @@
 
 use serde_json::Value;
 
-use crate::{Applied, ExecutionError, Success};
+use crate::{Applied, ExecutionError, Observation, Observed, Success};
 
 /// The longest error message kept on a task, in bytes (the shell executor keeps the last
 /// 8 KiB of stderr, so its messages fit).
@@ -32,7 +32,10 @@ pub const MAX_ERROR_BYTES: usize = 16 << 10;
 pub const MAX_RESULT_BYTES: usize = 1 << 20;
 /// The most a task's applied states may take together, in bytes of JSON.
 pub const MAX_APPLIED_BYTES: usize = 1 << 20;
-/// The longest applied subject, in bytes of UTF-8.
+/// The most a task's observed states may take together, in bytes of JSON: a full snapshot of
+/// a large site (100,000 subjects of a few hundred bytes each).
+pub const MAX_OBSERVED_BYTES: usize = 256 << 20;
+/// The longest applied or observed subject, in bytes of UTF-8.
 pub const MAX_SUBJECT_BYTES: usize = 1024;
 
 /// What the character NUL is stored as: U+FFFD, the replacement character.
@@ -61,38 +64,61 @@ pub enum InvalidOutput {
         bytes: usize,
     },
     /// An empty subject.
-    #[error("applied entry {entry} has an empty subject")]
+    #[error("{list} entry {entry} has an empty subject")]
     EmptySubject {
+        /// Which list: applied or observed.
+        list: &'static str,
         /// Which entry.
         entry: usize,
     },
     /// A subject longer than [`MAX_SUBJECT_BYTES`].
     #[error(
-        "applied entry {entry} has a subject of {bytes} bytes, more than the {MAX_SUBJECT_BYTES} a subject may have"
+        "{list} entry {entry} has a subject of {bytes} bytes, more than the {MAX_SUBJECT_BYTES} a subject may have"
     )]
     SubjectTooLong {
+        /// Which list: applied or observed.
+        list: &'static str,
         /// Which entry.
         entry: usize,
         /// The subject's length.
         bytes: usize,
     },
     /// A subject with a NUL character.
-    #[error("applied entry {entry} has a subject containing a NUL character")]
+    #[error("{list} entry {entry} has a subject containing a NUL character")]
     SubjectWithNul {
+        /// Which list: applied or observed.
+        list: &'static str,
         /// Which entry.
         entry: usize,
     },
     /// Two entries with one subject.
     #[error(
-        "applied entries {first} and {second} both have the subject {subject:?}; a task applies each subject once"
+        "{list} entries {first} and {second} both have the subject {subject:?}; a task names each subject once"
     )]
     DuplicateSubject {
+        /// Which list: applied or observed.
+        list: &'static str,
         /// The first entry with it.
         first: usize,
         /// The next.
         second: usize,
         /// The subject.
         subject: String,
+    },
+    /// Observed states larger than [`MAX_OBSERVED_BYTES`] together.
+    #[error(
+        "its observed states are {bytes} bytes of JSON together, more than the {} a task may record",
+        describe_bytes(MAX_OBSERVED_BYTES)
+    )]
+    ObservedTooLarge {
+        /// Their size.
+        bytes: usize,
+    },
+    /// An observed state that is not a JSON object.
+    #[error("observed entry {entry} has a state that is neither a JSON object nor null")]
+    ObservedNotAnObject {
+        /// Which entry.
+        entry: usize,
     },
 }
 
@@ -117,30 +143,10 @@ impl Success {
                 return Err(InvalidOutput::ResultTooLarge { bytes });
             }
         }
-        let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-        for (index, applied) in self.applied.iter().enumerate() {
-            let entry = index + 1;
-            let subject = applied.subject.as_str();
-            if subject.is_empty() {
-                return Err(InvalidOutput::EmptySubject { entry });
-            }
-            if subject.len() > MAX_SUBJECT_BYTES {
-                return Err(InvalidOutput::SubjectTooLong {
-                    entry,
-                    bytes: subject.len(),
-                });
-            }
-            if subject.contains('\0') {
-                return Err(InvalidOutput::SubjectWithNul { entry });
-            }
-            if let Some(first) = seen.insert(subject, entry) {
-                return Err(InvalidOutput::DuplicateSubject {
-                    first,
-                    second: entry,
-                    subject: subject.to_string(),
-                });
-            }
-        }
+        check_subjects(
+            "applied",
+            self.applied.iter().map(|applied| applied.subject.as_str()),
+        )?;
         let applied: Vec<Applied> = self
             .applied
             .into_iter()
@@ -156,8 +162,76 @@ impl Success {
         if bytes > MAX_APPLIED_BYTES {
             return Err(InvalidOutput::AppliedTooLarge { bytes });
         }
-        Ok(Self { result, applied })
+        let observation = self.observation.map(storable_observation).transpose()?;
+        Ok(Self {
+            result,
+            applied,
+            observation,
+        })
     }
+}
+
+/// An observation as the database can store it: subjects checked like applied ones, states
+/// objects or nothing, NULs replaced, the whole bounded.
+fn storable_observation(observation: Observation) -> Result<Observation, InvalidOutput> {
+    check_subjects(
+        "observed",
+        observation
+            .subjects
+            .iter()
+            .map(|observed| observed.subject.as_str()),
+    )?;
+    let mut bytes = 0;
+    let mut subjects = Vec::with_capacity(observation.subjects.len());
+    for (index, observed) in observation.subjects.into_iter().enumerate() {
+        let state = match observed.state {
+            Some(Value::Null) | None => None,
+            Some(state @ Value::Object(_)) => Some(storable_json(state)),
+            Some(_) => return Err(InvalidOutput::ObservedNotAnObject { entry: index + 1 }),
+        };
+        bytes += state.as_ref().map_or(0, json_bytes);
+        subjects.push(Observed { state, ..observed });
+    }
+    if bytes > MAX_OBSERVED_BYTES {
+        return Err(InvalidOutput::ObservedTooLarge { bytes });
+    }
+    Ok(Observation {
+        subjects,
+        ..observation
+    })
+}
+
+/// Each subject non-empty, not too long, without NUL, and named once.
+fn check_subjects<'a>(
+    list: &'static str,
+    subjects: impl Iterator<Item = &'a str>,
+) -> Result<(), InvalidOutput> {
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (index, subject) in subjects.enumerate() {
+        let entry = index + 1;
+        if subject.is_empty() {
+            return Err(InvalidOutput::EmptySubject { list, entry });
+        }
+        if subject.len() > MAX_SUBJECT_BYTES {
+            return Err(InvalidOutput::SubjectTooLong {
+                list,
+                entry,
+                bytes: subject.len(),
+            });
+        }
+        if subject.contains('\0') {
+            return Err(InvalidOutput::SubjectWithNul { list, entry });
+        }
+        if let Some(first) = seen.insert(subject, entry) {
+            return Err(InvalidOutput::DuplicateSubject {
+                list,
+                first,
+                second: entry,
+                subject: subject.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 impl ExecutionError {
@@ -256,6 +330,7 @@ mod tests {
                 subject: "ldap.user:jdoe".to_string(),
                 state: json!({"shell": "/bin/\u{0}sh"}),
             }],
+            observation: None,
         }
         .into_storable()
         .unwrap();
@@ -286,6 +361,7 @@ mod tests {
             Success {
                 result: None,
                 applied,
+                observation: None,
             }
             .into_storable()
             .unwrap_err()
@@ -305,13 +381,14 @@ mod tests {
         );
         assert_eq!(
             refused(vec![applied("a:1"), applied("b:2"), applied("a:1")]),
-            "applied entries 1 and 3 both have the subject \"a:1\"; a task applies each subject once"
+            "applied entries 1 and 3 both have the subject \"a:1\"; a task names each subject once"
         );
         let subject = "s".repeat(MAX_SUBJECT_BYTES);
         assert!(
             Success {
                 result: None,
                 applied: vec![applied(&subject)],
+                observation: None,
             }
             .into_storable()
             .is_ok(),
@@ -325,6 +402,7 @@ mod tests {
         let refused = Success {
             result: Some(json!(big)),
             applied: Vec::new(),
+            observation: None,
         }
         .into_storable()
         .unwrap_err();
@@ -348,6 +426,7 @@ mod tests {
                     state: json!(half),
                 },
             ],
+            observation: None,
         }
         .into_storable()
         .unwrap_err();

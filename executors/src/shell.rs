@@ -160,12 +160,25 @@ fn check_executable(path: &Path) -> Result<PathBuf, ProgramError> {
 #[derive(Debug, Clone)]
 pub struct Shell {
     config: ShellConfig,
+    stdout_limit: usize,
 }
 
 impl Shell {
-    /// A shell executor running `config`.
+    /// A shell executor running `config`, reading at most 1 MiB of its stdout.
     pub fn new(config: ShellConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            stdout_limit: STDOUT_LIMIT,
+        }
+    }
+
+    /// The same, reading at most `limit` bytes of stdout (a connector's observe program
+    /// prints a whole site).
+    pub fn with_stdout_limit(config: ShellConfig, limit: usize) -> Self {
+        Self {
+            config,
+            stdout_limit: limit,
+        }
     }
 
     /// Registers one shell executor per configured kind.
@@ -234,7 +247,7 @@ impl Executor for Shell {
             let mut streams = std::pin::pin!(async {
                 tokio::join!(
                     feed,
-                    read_bounded(stdout, STDOUT_LIMIT, Keep::Head, &mut stdout_captured),
+                    read_bounded(stdout, self.stdout_limit, Keep::Head, &mut stdout_captured),
                     read_bounded(stderr, STDERR_LIMIT, Keep::Tail, &mut stderr_captured),
                 )
             });
@@ -275,7 +288,7 @@ impl Executor for Shell {
             .trim()
             .to_string();
         match status.code() {
-            Some(0) => parse_output(&program, &stdout_captured),
+            Some(0) => parse_output(&program, &stdout_captured, self.stdout_limit),
             Some(EXIT_RETRY) => Err(ExecutionError::Retryable(describe_failure(
                 &program,
                 "exited 75 (temporary failure)",
@@ -308,11 +321,11 @@ fn describe_failure(program: &str, what: &str, stderr: &str) -> String {
 }
 
 /// Turns a successful program's stdout into the task's result and what it applied.
-fn parse_output(program: &str, stdout: &Captured) -> Result<Success, ExecutionError> {
+fn parse_output(program: &str, stdout: &Captured, limit: usize) -> Result<Success, ExecutionError> {
     if stdout.truncated {
         return Err(ExecutionError::Permanent(format!(
             "{program} exited 0 but wrote more than {} KiB to stdout",
-            STDOUT_LIMIT >> 10
+            limit >> 10
         )));
     }
     let text = String::from_utf8_lossy(&stdout.bytes);
@@ -336,6 +349,7 @@ fn parse_output(program: &str, stdout: &Captured) -> Result<Success, ExecutionEr
     Ok(Success {
         result: Some(result),
         applied,
+        observation: None,
     })
 }
 

@@ -14,6 +14,7 @@ pub mod local_cluster;
 pub mod migrations;
 pub mod notify;
 pub mod pool;
+pub mod provision;
 pub mod queue;
 pub mod schedule;
 pub mod seed;

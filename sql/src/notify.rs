@@ -1,5 +1,5 @@
-//! Wake-ups: a dedicated connection that LISTENs on the queue's channel and hands each
-//! notification's payload (a site name) to the daemon. Not pooled: a LISTEN belongs to one
+//! Wake-ups: a dedicated connection that LISTENs on one of Purser's channels (the queue's, or
+//! the reconciler's) and hands each notification's payload (a site name) to the daemon. Not pooled: a LISTEN belongs to one
 //! session. When the connection ends, [`Listener::next`] returns `None` and the caller
 //! reconnects.
 
@@ -8,7 +8,32 @@ use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::error::{DbError, flatten_pg_error};
-use crate::statements::LISTEN_QUEUE;
+use crate::statements::{LISTEN_QUEUE, LISTEN_RECONCILE, Statement};
+
+/// Which wake-ups to listen for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// `purser_queue`: a site has ready tasks.
+    Queue,
+    /// `purser_reconcile`: a site has dirty marks or a new snapshot to plan.
+    Reconcile,
+}
+
+impl Channel {
+    fn statement(self) -> Statement {
+        match self {
+            Self::Queue => LISTEN_QUEUE,
+            Self::Reconcile => LISTEN_RECONCILE,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Queue => "the queue's wake-up channel",
+            Self::Reconcile => "the reconciler's wake-up channel",
+        }
+    }
+}
 
 /// A LISTENing session.
 #[derive(Debug)]
@@ -19,8 +44,8 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Connects and LISTENs on the queue's channel.
-    pub async fn connect(url: &str) -> Result<Self, DbError> {
+    /// Connects and LISTENs on `channel`.
+    pub async fn connect(url: &str, channel: Channel) -> Result<Self, DbError> {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|error| DbError::InvalidUrl(flatten_pg_error(&error)))?;
@@ -29,7 +54,7 @@ impl Listener {
                 .connect(NoTls)
                 .await
                 .map_err(|error| DbError::Connect {
-                    target: "the queue's wake-up channel".to_string(),
+                    target: channel.describe().to_string(),
                     reason: flatten_pg_error(&error),
                 })?;
         let (sender, receiver) = mpsc::channel(256);
@@ -48,10 +73,10 @@ impl Listener {
             }
         });
         client
-            .batch_execute(LISTEN_QUEUE.text)
+            .batch_execute(channel.statement().text)
             .await
             .map_err(|error| DbError::Statement {
-                statement: LISTEN_QUEUE,
+                statement: channel.statement(),
                 error,
             })?;
         Ok(Self {

@@ -239,6 +239,20 @@ pub struct Completion {
     pub result: Option<Value>,
     /// What it applied, recorded in the same transaction.
     pub applied: Vec<AppliedState>,
+    /// What its connector observed, recorded in the same transaction (`provision.observed`).
+    pub observation: Option<ObservedState>,
+}
+
+/// What a connector's task observed its managed system hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedState {
+    /// The connector.
+    pub connector: String,
+    /// A full snapshot: subjects it does not name are gone from the system.
+    pub snapshot: bool,
+    /// Each subject seen: its state (`None`: the system does not hold it) and whether the
+    /// connector manages it.
+    pub subjects: Vec<(String, Option<Value>, bool)>,
 }
 
 /// Marks a batch of tasks succeeded and records what they applied, in one statement; counts
@@ -254,11 +268,31 @@ pub async fn complete(
     let mut applied_task_ids = Vec::new();
     let mut applied_subjects = Vec::new();
     let mut applied_states = Vec::new();
+    let mut observed_task_ids = Vec::new();
+    let mut observed_connectors = Vec::new();
+    let mut observed_subjects = Vec::new();
+    let mut observed_states = Vec::new();
+    let mut observed_managed = Vec::new();
+    let mut snapshot_task_ids = Vec::new();
+    let mut snapshot_connectors = Vec::new();
     for completion in completions {
         for applied in &completion.applied {
             applied_task_ids.push(completion.id);
             applied_subjects.push(applied.subject.as_str());
             applied_states.push(&applied.state);
+        }
+        if let Some(observation) = &completion.observation {
+            if observation.snapshot {
+                snapshot_task_ids.push(completion.id);
+                snapshot_connectors.push(observation.connector.as_str());
+            }
+            for (subject, state, managed) in &observation.subjects {
+                observed_task_ids.push(completion.id);
+                observed_connectors.push(observation.connector.as_str());
+                observed_subjects.push(subject.as_str());
+                observed_states.push(state.as_ref());
+                observed_managed.push(*managed);
+            }
         }
     }
     let row = query_one(
@@ -272,6 +306,13 @@ pub async fn complete(
             applied_task_ids = &applied_task_ids,
             applied_subjects = &applied_subjects,
             applied_states = &applied_states,
+            observed_task_ids = &observed_task_ids,
+            observed_connectors = &observed_connectors,
+            observed_subjects = &observed_subjects,
+            observed_states = &observed_states,
+            observed_managed = &observed_managed,
+            snapshot_task_ids = &snapshot_task_ids,
+            snapshot_connectors = &snapshot_connectors,
         ),
     )
     .await?;

@@ -89,6 +89,13 @@ statements! {
         applied_task_ids: INT8_ARRAY,
         applied_subjects: TEXT_ARRAY,
         applied_states: JSONB_ARRAY,
+        observed_task_ids: INT8_ARRAY,
+        observed_connectors: TEXT_ARRAY,
+        observed_subjects: TEXT_ARRAY,
+        observed_states: JSONB_ARRAY,
+        observed_managed: BOOL_ARRAY,
+        snapshot_task_ids: INT8_ARRAY,
+        snapshot_connectors: TEXT_ARRAY,
     );
     TASK_FAIL = "task_fail" (
         id: INT8,
@@ -135,12 +142,19 @@ statements! {
     );
     SCHEDULE_LIST = "schedule_list" (site: TEXT);
     SCHEDULE_FIRE = "schedule_fire" (site: TEXT, now: TIMESTAMPTZ, limit: INT8);
+    PROVISION_SET_CLOCK = "provision_set_clock" (now: TIMESTAMPTZ);
+    PROVISION_REGISTER_CONNECTOR = "provision_register_connector" (site: TEXT, connector: TEXT, model: TEXT, mass_delete_percent: INT4, mass_delete_minimum: INT4);
+    PROVISION_CONNECTORS = "provision_connectors" (site: TEXT);
+    PROVISION_RECONCILE = "provision_reconcile" (site: TEXT, connector: TEXT, scopes: TEXT_ARRAY, allow_mass_delete: BOOL, dry_run: BOOL);
+    PROVISION_RECONCILE_DIRTY = "provision_reconcile_dirty" (site: TEXT, most: INT4);
+    REGISTRY_ADVANCE_TIME = "registry_advance_time" (site: TEXT);
     UNSCHEDULE = "unschedule" (name: TEXT);
     SITE_ROLE_CREATE = "site_role_create" (role_name: TEXT, site: TEXT, password_verifier: TEXT);
     SITE_ROLE_DROP = "site_role_drop" (role_name: TEXT);
     SITE_ROLE_LIST = "site_role_list" ();
     SESSION_BINDING = "session_binding" ();
     LISTEN_QUEUE = "listen_queue" ();
+    LISTEN_RECONCILE = "listen_reconcile" ();
     IMPORT_CLUSTER = "import_cluster" (name: TEXT);
     IMPORT_ALLOCATIONS = "import_allocations" (cluster_id: UUID);
     IMPORT_ACCOUNTS = "import_accounts" (cluster_id: UUID);

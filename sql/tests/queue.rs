@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use purser_sql::DbError;
-use purser_sql::notify::Listener;
+use purser_sql::notify::{Channel, Listener};
 use purser_sql::queue::{
     self, AppliedState, ClaimRequest, ClaimedTask, Clock, Completion, Failure, FailureOutcome,
     NewTask,
@@ -70,6 +70,7 @@ async fn complete(database: &TestDatabase, task: &ClaimedTask, clock: &Clock) ->
         attempt: task.attempt,
         result: Some(json!({"ok": true})),
         applied: Vec::new(),
+        observation: None,
     };
     queue::complete(&client, &[completion], clock)
         .await
@@ -690,6 +691,7 @@ async fn a_completion_records_what_was_applied_once_and_a_fenced_one_records_not
             subject: "slurm.account:abc123".into(),
             state: json!({"fairshare": 1}),
         }],
+        observation: None,
     };
     assert!(
         queue::complete(&client, &[applying(&stale)], &clock)
@@ -778,7 +780,9 @@ async fn release_hands_a_task_back_without_using_up_its_attempts() {
 #[tokio::test]
 async fn a_burst_of_inserts_sends_one_wake_up_per_site_and_statement() {
     let database = TestDatabase::new().await;
-    let mut listener = Listener::connect(database.url()).await.unwrap();
+    let mut listener = Listener::connect(database.url(), Channel::Queue)
+        .await
+        .unwrap();
     let client = database.pool().connection().await.unwrap();
     queue::enqueue_many(&client, SITE, "noop", &vec![json!({}); 200])
         .await

@@ -116,6 +116,7 @@ async fn another_sites_task_that_never_runs_does_not_hold_up_a_lane_of_the_same_
         attempt: 1,
         result: None,
         applied: Vec::new(),
+        observation: None,
     };
     queue::complete(&client, &[completion], &clock)
         .await
@@ -263,6 +264,7 @@ async fn a_role_bound_to_a_site_sees_and_changes_only_that_sites_queue_rows() {
             subject: "slurm.account:che260001".to_string(),
             state: json!({"forged": true}),
         }],
+        observation: None,
     };
     assert!(
         queue::complete(&client, &[completion], &clock)
@@ -401,6 +403,7 @@ async fn the_queue_functions_refuse_a_bound_role_another_sites_tasks() {
             subject: "slurm.account:bio7".to_string(),
             state: json!({"ok": true}),
         }],
+        observation: None,
     };
     assert_eq!(
         queue::complete(&client, &[completion], &clock)

@@ -17,7 +17,9 @@ use purser_sql::site_role;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, SiteConfig};
-use crate::engine::{self, metrics::Metrics};
+use crate::engine::{self, EngineConfig, metrics::Metrics};
+use crate::reconcile::{self, ReconcilerConfig, time};
+use purser_sql::queue::Clock;
 
 /// Options of `purser daemon`.
 #[derive(Debug, clap::Args)]
@@ -33,18 +35,39 @@ pub struct DaemonArgs {
     metrics_addr: Option<SocketAddr>,
 }
 
-/// The executors a site's daemon runs: `noop`, and the site's shell kinds, each of whose
-/// programs must exist and be executable.
-pub fn registry_for(site: &SiteConfig) -> anyhow::Result<Registry> {
+/// The executors a site's daemon runs: `noop`, the site's shell kinds and its script
+/// connector, each of whose programs must exist and be executable, and the site's
+/// time-driven registry work.
+pub fn registry_for(site: &SiteConfig, pool: &DbPool, clock: &Clock) -> anyhow::Result<Registry> {
     for (kind, shell) in &site.shell {
         let program = shell
             .check_program()
             .with_context(|| format!("shell kind {kind:?}"))?;
         tracing::info!(kind, program = %program.display(), "shell kind");
     }
+    if let Some(script) = &site.script {
+        for (step, program) in [
+            ("apply", Some(&script.apply)),
+            ("observe", script.observe.as_ref()),
+        ] {
+            if let Some(program) = program {
+                let found = program
+                    .check_program()
+                    .with_context(|| format!("the script connector's {step} program"))?;
+                tracing::info!(step, program = %found.display(), "script connector");
+            }
+        }
+    }
     let mut registry = Registry::new();
     Noop::register(&mut registry)?;
     Shell::register_all(&mut registry, &site.shell)?;
+    if let Some(script) = &site.script {
+        purser_executors::script::register(&mut registry, &script.apply, script.observe.as_ref())?;
+    }
+    registry.register(
+        time::KIND,
+        Arc::new(time::AdvanceTime::new(pool.clone(), clock.clone())),
+    )?;
     for kind in site.kinds.keys() {
         anyhow::ensure!(
             registry.get(kind).is_some(),
@@ -90,11 +113,10 @@ pub async fn run(config: &Config, pool: DbPool, args: DaemonArgs) -> anyhow::Res
             SiteConfig::default()
         }
     };
-    let registry =
-        registry_for(&site).with_context(|| format!("cannot serve site {}", args.site))?;
-    let mut engine_config = site.engine_config(&args.site, &config.database_url);
+    let mut daemon = SiteDaemon::new(&args.site, &site, &config.database_url, &pool)
+        .with_context(|| format!("cannot serve site {}", args.site))?;
     if let Some(concurrency) = args.concurrency {
-        engine_config.concurrency = concurrency;
+        daemon.engine.concurrency = concurrency;
     }
     let shutdown = CancellationToken::new();
     let metrics = Arc::new(Metrics::new(&args.site));
@@ -108,5 +130,59 @@ pub async fn run(config: &Config, pool: DbPool, args: DaemonArgs) -> anyhow::Res
         });
     }
     super::cancel_on_signals(&shutdown)?;
-    engine::run(engine_config, pool, registry, metrics, shutdown).await
+    daemon.run(pool, metrics, shutdown).await
+}
+
+/// What one site's daemon runs: the queue engine with its executors, and the reconciler.
+pub struct SiteDaemon {
+    /// The engine's settings.
+    pub engine: EngineConfig,
+    /// The reconciler's settings.
+    pub reconciler: ReconcilerConfig,
+    registry: Registry,
+}
+
+impl SiteDaemon {
+    /// The daemon of `site` as configured, its programs checked.
+    pub fn new(
+        site: &str,
+        config: &SiteConfig,
+        database_url: &str,
+        pool: &DbPool,
+    ) -> anyhow::Result<Self> {
+        let engine = config.engine_config(site, database_url);
+        let registry = registry_for(config, pool, &engine.clock)?;
+        let reconciler = config.reconciler_config(site, database_url);
+        Ok(Self {
+            engine,
+            reconciler,
+            registry,
+        })
+    }
+
+    /// Registers the site's connectors and schedules, then runs the engine and the reconciler
+    /// until `shutdown`; returns once both have stopped.
+    pub async fn run(
+        mut self,
+        pool: DbPool,
+        metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        // One clock for both: a test's manual clock moves the registry's time with the queue's.
+        self.reconciler.clock = self.engine.clock.clone();
+        reconcile::register(&self.reconciler, &pool)
+            .await
+            .with_context(|| format!("cannot serve site {}", self.engine.site))?;
+        let reconciler = tokio::spawn(reconcile::run(
+            self.reconciler,
+            pool.clone(),
+            shutdown.clone(),
+        ));
+        let ran = engine::run(self.engine, pool, self.registry, metrics, shutdown.clone()).await;
+        shutdown.cancel();
+        if let Err(error) = reconciler.await {
+            tracing::error!(%error, "the reconciler stopped abnormally");
+        }
+        ran
+    }
 }

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::commands::GlobalOptions;
 use crate::commands::{api, daemon, dev_db};
 use crate::config::{self, Config, FileConfig};
-use crate::engine::{self, metrics::Metrics};
+use crate::engine::metrics::Metrics;
 use crate::usage_import::{self, Format};
 
 /// The database the demo makes afresh on the private PostgreSQL.
@@ -156,17 +156,11 @@ fn start_daemon(
     services: &mut JoinSet<anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
     let site_config = config.sites.get(site).cloned().unwrap_or_default();
-    let registry = daemon::registry_for(&site_config)?;
-    let mut engine_config = site_config.engine_config(site, &config.database_url);
-    engine_config.poll_interval = Duration::from_millis(200);
+    let mut site_daemon = daemon::SiteDaemon::new(site, &site_config, &config.database_url, pool)?;
+    site_daemon.engine.poll_interval = Duration::from_millis(200);
+    site_daemon.reconciler.poll_interval = Duration::from_millis(200);
     let metrics = Arc::new(Metrics::new(site));
-    services.spawn(engine::run(
-        engine_config,
-        pool.clone(),
-        registry,
-        metrics,
-        shutdown.clone(),
-    ));
+    services.spawn(site_daemon.run(pool.clone(), metrics, shutdown.clone()));
     Ok(())
 }
 

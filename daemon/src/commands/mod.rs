@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod demo;
 pub mod dev_db;
 mod migrate;
+mod reconcile;
 mod schedule;
 pub mod schema;
 mod seed;
@@ -78,6 +79,8 @@ pub enum Command {
     Daemon(daemon::DaemonArgs),
     /// Enqueue, inspect, retry and cancel tasks.
     Task(task::TaskArgs),
+    /// Plan a site against what its systems hold, and enqueue the actions (or print them).
+    Reconcile(reconcile::ReconcileArgs),
     /// List, add and remove schedules: tasks enqueued every period.
     Schedule(schedule::ScheduleArgs),
     /// Charge usage: import Slurm's sacct output.
@@ -115,6 +118,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Task(args) => {
             let (config, pool) = connect(&cli.global)?;
             task::run(&config, &pool, args).await
+        }
+        Command::Reconcile(args) => {
+            let (config, pool) = connect(&cli.global)?;
+            reconcile::run(&config, &pool, args).await
         }
         Command::Schedule(args) => {
             let (config, pool) = connect(&cli.global)?;

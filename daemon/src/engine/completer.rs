@@ -22,7 +22,7 @@ use std::sync::Arc;
 use purser_sql::DbError;
 use purser_sql::constraints::{Refusal, refusal};
 use purser_sql::error::flatten_pg_error;
-use purser_sql::queue::{self, AppliedState, Completion, Failure, FailureOutcome};
+use purser_sql::queue::{self, AppliedState, Completion, Failure, FailureOutcome, ObservedState};
 use tokio::sync::mpsc;
 
 use super::outage::Outage;
@@ -99,6 +99,15 @@ async fn record(shared: &Shared, batch: &mut [Finished]) {
                             state: applied.state,
                         })
                         .collect(),
+                    observation: success.observation.take().map(|observation| ObservedState {
+                        connector: observation.connector,
+                        snapshot: observation.snapshot,
+                        subjects: observation
+                            .subjects
+                            .into_iter()
+                            .map(|observed| (observed.subject, observed.state, observed.managed))
+                            .collect(),
+                    }),
                 });
                 succeeded.push(Succeeded {
                     kind: &finished.kind,
@@ -163,21 +172,29 @@ async fn record(shared: &Shared, batch: &mut [Finished]) {
     }
 }
 
-/// Splits the completions, in order, into runs in which no subject is applied twice: the
-/// completion statement upserts applied states, and an upsert cannot touch one row twice.
+/// Splits the completions, in order, into runs in which no subject is applied twice and no
+/// connector observed twice: the completion statement upserts applied and observed states, and
+/// one statement cannot touch a row twice (a snapshot replaces every row of its connector).
 fn runs_without_repeated_subjects(completions: &[Completion]) -> Vec<Range<usize>> {
     let mut runs = Vec::new();
     let mut start = 0;
     let mut subjects: HashSet<&str> = HashSet::new();
+    let mut connectors: HashSet<&str> = HashSet::new();
     for (index, completion) in completions.iter().enumerate() {
-        if completion
+        let observed = completion
+            .observation
+            .as_ref()
+            .map(|observation| observation.connector.as_str());
+        let repeats = completion
             .applied
             .iter()
             .any(|applied| subjects.contains(applied.subject.as_str()))
-        {
+            || observed.is_some_and(|connector| connectors.contains(connector));
+        if repeats {
             runs.push(start..index);
             start = index;
             subjects.clear();
+            connectors.clear();
         }
         subjects.extend(
             completion
@@ -185,6 +202,7 @@ fn runs_without_repeated_subjects(completions: &[Completion]) -> Vec<Range<usize
                 .iter()
                 .map(|applied| applied.subject.as_str()),
         );
+        connectors.extend(observed);
     }
     if start < completions.len() {
         runs.push(start..completions.len());
@@ -428,6 +446,7 @@ mod tests {
                     state: json!({}),
                 })
                 .collect(),
+            observation: None,
         }
     }
 

@@ -24,7 +24,7 @@ mod completer;
 mod heartbeat;
 mod maintenance;
 pub mod metrics;
-mod outage;
+pub(crate) mod outage;
 pub mod retry;
 mod scheduler;
 mod wakeup;

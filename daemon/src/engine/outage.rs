@@ -9,18 +9,18 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Tracks failures of one activity, named for the log: "claim tasks", "record completions".
 #[derive(Debug)]
-pub(super) struct Outage {
+pub(crate) struct Outage {
     what: &'static str,
     failures: u32,
 }
 
 impl Outage {
-    pub(super) fn new(what: &'static str) -> Self {
+    pub(crate) fn new(what: &'static str) -> Self {
         Self { what, failures: 0 }
     }
 
     /// Records a failure; returns how long to wait before trying again.
-    pub(super) fn failed(&mut self, error: &dyn std::fmt::Display) -> Duration {
+    pub(crate) fn failed(&mut self, error: &dyn std::fmt::Display) -> Duration {
         self.failures += 1;
         if self.failures == 1 {
             tracing::warn!(%error, "cannot {}; retrying until the database answers", self.what);
@@ -29,7 +29,7 @@ impl Outage {
     }
 
     /// Records a success, logging the recovery if there was an outage.
-    pub(super) fn succeeded(&mut self) {
+    pub(crate) fn succeeded(&mut self) {
         if self.failures > 0 {
             tracing::info!(failures = self.failures, "can {} again", self.what);
             self.failures = 0;

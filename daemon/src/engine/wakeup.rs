@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use purser_sql::notify::Listener;
+use purser_sql::notify::{Channel, Listener};
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
@@ -12,7 +12,7 @@ use super::outage::Outage;
 pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let mut outage = Outage::new("listen for wake-ups (polling meanwhile)");
     loop {
-        let backoff = match Listener::connect(&shared.config.database_url).await {
+        let backoff = match Listener::connect(&shared.config.database_url, Channel::Queue).await {
             Ok(mut listener) => {
                 outage.succeeded();
                 // Anything enqueued while we were not listening is ready now.
