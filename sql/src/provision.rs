@@ -1,4 +1,4 @@
-//! The reconciler's SQL (`V19__reconciler.sql`): connectors registered per site, plans
+//! The reconciler's SQL (`V18__reconciler.sql`): connectors registered per site, plans
 //! (`provision.reconcile`: desired minus observed, enqueued as the connector's tasks), the
 //! on-change pass over a site's dirty marks, and the time-driven registry work.
 //!

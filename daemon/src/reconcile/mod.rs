@@ -127,7 +127,7 @@ pub async fn run(config: ReconcilerConfig, pool: DbPool, shutdown: CancellationT
 }
 
 /// Registers the connectors, and makes the schedules of their observe steps and of the site's
-/// time-driven work, leaving schedules that are already as they should be alone (a change is
+/// time-driven work (when it has a connector), leaving schedules that are already as they should be alone (a change is
 /// audited, and every daemon of a site starts with the same settings).
 pub async fn register(config: &ReconcilerConfig, pool: &DbPool) -> anyhow::Result<()> {
     use anyhow::Context;
@@ -149,14 +149,19 @@ pub async fn register(config: &ReconcilerConfig, pool: &DbPool) -> anyhow::Resul
         .await
         .with_context(|| format!("cannot register connector {}", connector.name))?;
     }
-    let mut wanted = vec![NewSchedule {
-        name: format!("purser:{}:time", config.site),
-        site: config.site.clone(),
-        kind: time::KIND.to_string(),
-        payload: json!({}),
-        every: config.time_every,
-        first_run_at: None,
-    }];
+    // A site whose daemons run no connector has nothing to enact: its time-driven work waits
+    // for one (the registry's decisions already read the clock).
+    let mut wanted = Vec::new();
+    if !config.connectors.is_empty() {
+        wanted.push(NewSchedule {
+            name: format!("purser:{}:time", config.site),
+            site: config.site.clone(),
+            kind: time::KIND.to_string(),
+            payload: json!({}),
+            every: config.time_every,
+            first_run_at: None,
+        });
+    }
     for connector in config.connectors.iter().filter(|c| c.observes) {
         wanted.push(NewSchedule {
             name: format!("purser:{}:{}:observe", config.site, connector.name),

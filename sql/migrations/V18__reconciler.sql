@@ -1,4 +1,4 @@
--- V19: the reconciler. Desired state, observed state, the plan, and the marks that make a
+-- V18: the reconciler. Desired state, observed state, the plan, and the marks that make a
 -- site re-plan within seconds of a change.
 --
 -- Why: Purser decided who should have access (report.access_explain) but told a site only
@@ -191,6 +191,9 @@ ORDER BY a.cluster_id, a.account_name, a.starts_at <= (SELECT registry.now()) DE
          CASE WHEN a.starts_at <= (SELECT registry.now()) THEN a.starts_at END DESC, a.starts_at;
 COMMENT ON VIEW provision.account_allocation IS
     'The allocation each account of a cluster follows: the latest begun, else the first to come (an account''s allocations never overlap in time).';
+COMMENT ON COLUMN provision.account_allocation.cluster_id IS 'The cluster.';
+COMMENT ON COLUMN provision.account_allocation.account_name IS 'The account.';
+COMMENT ON COLUMN provision.account_allocation.allocation_id IS 'The allocation it follows now.';
 
 CREATE INDEX allocation_account ON registry.allocation (account_name);
 
@@ -714,6 +717,23 @@ BEGIN
         RETURNING id INTO new_plan;
     END IF;
 
+    -- A queued action of a subject in this plan's reach that no longer drifts (the registry
+    -- changed back before it ran, or the site was seen holding its target) is cancelled: it
+    -- would undo what is now right. Its dependents go with it and are planned below if needed.
+    IF NOT dry_run AND refusal IS NULL THEN
+        PERFORM queue.cancel(stale.task_id)
+        FROM (SELECT DISTINCT ON (a.subject) a.subject, a.task_id, t.state
+              FROM provision.action a
+              JOIN queue.task t ON t.id = a.task_id
+              WHERE a.site = reconcile.site AND a.connector = reconcile.connector
+                AND (reconcile.scopes IS NULL OR a.scope = ANY (reconcile.scopes))
+                AND t.state IN ('waiting', 'queued', 'running')
+              ORDER BY a.subject, a.id DESC) stale
+        WHERE stale.state IN ('waiting', 'queued')
+          AND stale.subject NOT IN (SELECT x.subject FROM unnest(planned) x)
+          AND (SELECT t.state FROM queue.task t WHERE t.id = stale.task_id) IN ('waiting', 'queued');
+    END IF;
+
     FOREACH p IN ARRAY planned LOOP
         IF p.action = 'conflict' THEN
             RETURN QUERY SELECT new_plan, p.subject, p.action, p.from_state, p.to_state, p.why, NULL::bigint, NULL::timestamptz,
@@ -753,7 +773,9 @@ BEGIN
         -- to an hour, so a connector that cannot converge does not spin.
         SELECT count(*) INTO repeats FROM provision.action a
         WHERE a.site = reconcile.site AND a.connector = reconcile.connector AND a.subject = p.subject
-          AND a.target = new_target AND a.planned_at > clock - interval '1 day';
+          AND a.target = new_target AND a.planned_at > clock - interval '1 day'
+          -- A superseded action never ran: it proves nothing about the site.
+          AND NOT EXISTS (SELECT 1 FROM queue.task t WHERE t.id = a.task_id AND t.state = 'cancelled');
         due := CASE WHEN repeats = 0 THEN clock
                     ELSE clock + least(interval '1 minute' * power(2, least(repeats - 1, 10)), interval '1 hour') END;
 
@@ -858,7 +880,7 @@ CREATE TABLE registry.topup_rule (
     every interval NOT NULL CHECK (every >= interval '1 minute' AND extract(year FROM every) = 0 AND extract(month FROM every) = 0),
     next_at registry.instant NOT NULL,
     until registry.instant,
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at registry.instant NOT NULL DEFAULT now()
 );
 CREATE INDEX topup_rule_due ON registry.topup_rule (next_at);
 COMMENT ON TABLE registry.topup_rule IS
