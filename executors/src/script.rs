@@ -14,7 +14,9 @@
 //! exit 0 done, 75 retry, anything else dead). The apply program's task payload is
 //! `{"connector", "plan_id", "action", "subject", "from", "to", "context", "why"}`: `action`
 //! is create, update, block, unblock or delete, `to` the state to hold (null for a delete),
-//! `from` what the site was seen holding. It prints, after reading the site back,
+//! `from` what the site was seen holding; the environment has `PURSER_ACTION`,
+//! `PURSER_SUBJECT` and `PURSER_TARGET` (`to` as compact JSON) too, so a shell script needs no
+//! JSON parser. It prints, after reading the site back,
 //!
 //! ```json
 //! {"applied": [{"subject": "account/che260001", "state": {"status": "blocked", ...}}]}
@@ -46,7 +48,7 @@ const OBSERVE_STDOUT_LIMIT: usize = 256 << 20;
 
 /// The apply step: one action on one subject.
 struct Apply {
-    shell: Shell,
+    config: ShellConfig,
 }
 
 /// The observe step: a full snapshot.
@@ -63,7 +65,7 @@ pub fn register(
     registry.register(
         format!("{CONNECTOR}.apply"),
         Arc::new(Apply {
-            shell: Shell::new(apply.clone()),
+            config: apply.clone(),
         }),
     )?;
     if let Some(observe) = observe {
@@ -80,7 +82,21 @@ pub fn register(
 #[async_trait::async_trait]
 impl Executor for Apply {
     async fn execute(&self, task: &Task) -> Result<Success, ExecutionError> {
-        let ran = self.shell.execute(task).await?;
+        // The action in the environment too, so a shell script needs no JSON parser.
+        let mut config = self.config.clone();
+        for (variable, key) in [("PURSER_ACTION", "action"), ("PURSER_SUBJECT", "subject")] {
+            let value = task
+                .payload
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            config.env.insert(variable.to_string(), value.to_string());
+        }
+        let target = task.payload.get("to").cloned().unwrap_or(Value::Null);
+        config
+            .env
+            .insert("PURSER_TARGET".to_string(), target.to_string());
+        let ran = Shell::new(config).execute(task).await?;
         let mut applied = Vec::with_capacity(ran.applied.len());
         let mut subjects = Vec::with_capacity(ran.applied.len());
         for entry in ran.applied {

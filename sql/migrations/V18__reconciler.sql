@@ -179,6 +179,15 @@ $$;
 COMMENT ON FUNCTION provision.register_connector(text, text, text, integer, integer) IS
     'Registers (or updates) a connector of a site with its model and mass-delete threshold. A daemon calls it at start for each connector it is configured with.';
 
+CREATE FUNCTION provision.unregister_other_connectors(site text, keep text[]) RETURNS SETOF text
+LANGUAGE sql AS $$
+    DELETE FROM provision.connector k
+    WHERE k.site = unregister_other_connectors.site AND NOT (k.connector = ANY (unregister_other_connectors.keep))
+    RETURNING k.connector
+$$;
+COMMENT ON FUNCTION provision.unregister_other_connectors(text, text[]) IS
+    'Removes the connectors of a site other than KEEP, with what they observed, and returns their names: a daemon starting with its configuration drops the connectors it no longer runs, whose plans nobody would carry out.';
+
 -- Desired state -------------------------------------------------------------------------------
 
 -- One allocation per account: two allocations of a cluster share an account name only in
@@ -300,10 +309,14 @@ CREATE TABLE provision.observed (
     managed boolean NOT NULL DEFAULT true,
     observed_at timestamptz NOT NULL DEFAULT now(),
     task_id bigint NOT NULL,
-    PRIMARY KEY (site, connector, subject)
+    -- The accounts model names subjects KIND/ACCOUNT[/…]: their account is the second part.
+    scope text GENERATED ALWAYS AS (split_part(subject, '/', 2)) STORED,
+    PRIMARY KEY (site, connector, subject),
+    FOREIGN KEY (site, connector) REFERENCES provision.connector (site, connector) ON DELETE CASCADE
 );
+CREATE INDEX observed_scope ON provision.observed (site, connector, scope);
 COMMENT ON TABLE provision.observed IS
-    'What each managed system was last seen to hold, per subject: a connector''s full snapshot (which replaces the site''s and connector''s rows) or the read-back of what an action touched, written in the transaction that completes the connector''s task.';
+    'What each managed system was last seen to hold, per subject: a connector''s full snapshot (which replaces the site''s and connector''s rows) or the read-back of what an action touched, written in the transaction that completes the connector''s task. A connector unregistered takes its rows with it.';
 COMMENT ON COLUMN provision.observed.site IS 'The site.';
 COMMENT ON COLUMN provision.observed.connector IS 'The connector that observed it.';
 COMMENT ON COLUMN provision.observed.subject IS 'The subject, named as in provision.desired.';
@@ -311,6 +324,7 @@ COMMENT ON COLUMN provision.observed.state IS 'What the system holds, in the voc
 COMMENT ON COLUMN provision.observed.managed IS 'Whether the connector owns it (e.g. a Slurm account under Purser''s parent account). The plan never changes or deletes what is not managed.';
 COMMENT ON COLUMN provision.observed.observed_at IS 'When it was observed.';
 COMMENT ON COLUMN provision.observed.task_id IS 'The task whose completion recorded it (not a foreign key: finished tasks are pruned).';
+COMMENT ON COLUMN provision.observed.scope IS 'The account a subject belongs to (the second part of its name: account/ACCOUNT, association/ACCOUNT/USER), which a partial plan covers.';
 
 CREATE TABLE provision.observation (
     site text NOT NULL,
@@ -318,7 +332,8 @@ CREATE TABLE provision.observation (
     observed_at timestamptz NOT NULL,
     subjects integer NOT NULL CHECK (subjects >= 0),
     task_id bigint NOT NULL,
-    PRIMARY KEY (site, connector)
+    PRIMARY KEY (site, connector),
+    FOREIGN KEY (site, connector) REFERENCES provision.connector (site, connector) ON DELETE CASCADE
 );
 COMMENT ON TABLE provision.observation IS 'The last full snapshot of each site''s connector: when, how many subjects, and by which task.';
 COMMENT ON COLUMN provision.observation.site IS 'The site.';
@@ -500,6 +515,13 @@ BEGIN
         JOIN changed_old o ON o.allocation_id = n.allocation_id AND o.person_id = n.person_id
         JOIN registry.membership m ON m.allocation_id = n.allocation_id AND m.person_id = n.person_id
         WHERE m.cap_su IS NOT NULL AND (n.charged_su < m.cap_su) <> (o.charged_su < m.cap_su);
+    ELSIF TG_ARGV[0] = 'allocation_resource_total' AND TG_OP = 'UPDATE' THEN
+        -- A charge marks its allocation only when a resource reaches or leaves its SU limit.
+        SELECT array_agg(DISTINCT n.allocation_id) INTO touched
+        FROM changed_new n
+        JOIN changed_old o ON o.allocation_id = n.allocation_id AND o.resource_id = n.resource_id
+        JOIN registry.allocation_resource ar ON ar.allocation_id = n.allocation_id AND ar.resource_id = n.resource_id
+        WHERE ar.amount_su IS NOT NULL AND (n.charged_su >= ar.amount_su) <> (o.charged_su >= ar.amount_su);
     ELSIF TG_ARGV[0] = 'allocation_id' THEN
         -- Rows that carry allocation_id, or are the allocation (TG_ARGV[1] names the column).
         IF TG_OP = 'INSERT' THEN
@@ -545,7 +567,7 @@ BEGIN
             JOIN registry.allocation a ON a.id = m.allocation_id AND a.cluster_id = ca.cluster_id;
         END IF;
     ELSIF TG_OP <> 'UPDATE' THEN
-        -- allocation_total and member_total rows made or removed: their allocations.
+        -- Running sums made or removed: their allocations.
         IF TG_OP = 'INSERT' THEN
             SELECT array_agg(DISTINCT (to_jsonb(r) ->> 'allocation_id')::uuid) INTO touched FROM changed_new r;
         ELSE
@@ -559,7 +581,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION provision.mark_changed() IS
-    'Statement trigger on the registry tables that feed desired state: marks the accounts the changed rows touch dirty (provision.mark_allocations). Charges mark only when a balance crosses zero or a member her cap.';
+    'Statement trigger on the registry tables that feed desired state: marks the accounts the changed rows touch dirty (provision.mark_allocations). Charges mark only when a balance crosses zero, a member her cap or a resource its limit.';
 
 -- A trigger with transition tables has one event, so each table gets one per event.
 DO $$
@@ -572,7 +594,7 @@ BEGIN
             ('allocation_total', 'allocation_total', ''),
             ('member_total', 'member_total', ''),
             ('allocation_resource', 'allocation_id', 'allocation_id'),
-            ('allocation_resource_total', 'allocation_id', 'allocation_id'),
+            ('allocation_resource_total', 'allocation_resource_total', ''),
             ('membership', 'allocation_id', 'allocation_id'),
             ('project', 'project', ''),
             ('organization', 'organization', ''),
@@ -615,7 +637,7 @@ LANGUAGE plpgsql STABLE AS $$
 BEGIN
     IF scopes IS NULL THEN
         RETURN QUERY
-        SELECT coalesce(d.subject, o.subject), d.scope, d.allocation_id,
+        SELECT coalesce(d.subject, o.subject), coalesce(d.scope, o.scope), d.allocation_id,
                provision.drift_action(d.state, o.subject IS NOT NULL, o.state, coalesce(o.managed, true)),
                o.state, d.state, d.context,
                coalesce(d.why, jsonb_build_object('access', 'unknown', 'note', 'the registry has nothing that grants it')),
@@ -625,18 +647,21 @@ BEGIN
                ON o.subject = d.subject
         WHERE provision.drift_action(d.state, o.subject IS NOT NULL, o.state, coalesce(o.managed, true)) IS NOT NULL;
     ELSE
-        -- A partial plan sees the subjects the registry still derives for these accounts:
-        -- something the registry lost entirely (a row deleted by hand) waits for the next full
-        -- plan.
+        -- A partial plan covers the accounts' subjects on both sides: what the registry derives
+        -- for them, and what the site holds under them (an association whose member lost her
+        -- cluster account or changed her username is no longer derived, but still held).
         RETURN QUERY
-        SELECT d.subject, d.scope, d.allocation_id,
+        SELECT coalesce(d.subject, o.subject), coalesce(d.scope, o.scope), d.allocation_id,
                provision.drift_action(d.state, o.subject IS NOT NULL, o.state, coalesce(o.managed, true)),
-               o.state, d.state, d.context, d.why, d.requires
-        FROM provision.desired d
-        LEFT JOIN provision.observed o
-               ON o.site = plan_of.site AND o.connector = plan_of.connector AND o.subject = d.subject
-        WHERE d.site = plan_of.site AND d.connector = plan_of.connector AND d.scope = ANY (plan_of.scopes)
-          AND provision.drift_action(d.state, o.subject IS NOT NULL, o.state, coalesce(o.managed, true)) IS NOT NULL;
+               o.state, d.state, d.context,
+               coalesce(d.why, jsonb_build_object('access', 'unknown', 'note', 'the registry has nothing that grants it')),
+               d.requires
+        FROM (SELECT * FROM provision.desired x
+              WHERE x.site = plan_of.site AND x.connector = plan_of.connector AND x.scope = ANY (plan_of.scopes)) d
+        FULL JOIN (SELECT * FROM provision.observed y
+                   WHERE y.site = plan_of.site AND y.connector = plan_of.connector AND y.scope = ANY (plan_of.scopes)) o
+               ON o.subject = d.subject
+        WHERE provision.drift_action(d.state, o.subject IS NOT NULL, o.state, coalesce(o.managed, true)) IS NOT NULL;
     END IF;
 END;
 $$;
@@ -650,7 +675,7 @@ CREATE FUNCTION provision.reconcile(
     allow_mass_delete boolean DEFAULT false,
     dry_run boolean DEFAULT false
 ) RETURNS TABLE (plan_id bigint, subject text, action text, from_state jsonb, to_state jsonb, why jsonb,
-                 task_id bigint, run_at timestamptz, note text)
+                 task_id bigint, run_at timestamptz, outcome text, note text)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -666,7 +691,11 @@ DECLARE
     new_plan bigint;
     new_target text;
     pending record;
+    open_tasks jsonb;
+    stale record;
+    current_state queue.task_state;
     repeats integer;
+    last_try timestamptz;
     due timestamptz;
     depends bigint[];
     new_task bigint;
@@ -683,6 +712,19 @@ BEGIN
             quote_nullable(reconcile.site), quote_nullable(reconcile.connector)
             USING ERRCODE = 'no_data_found';
     END IF;
+
+    -- Each subject's latest unfinished task, read before the drift: a task that finishes in
+    -- between is then either still open here, or already observed there, never neither (which
+    -- would enqueue its target twice).
+    SELECT coalesce(jsonb_object_agg(o.subject, jsonb_build_object('task_id', o.task_id, 'target', o.target)), '{}')
+      INTO open_tasks
+    FROM (SELECT DISTINCT ON (a.subject) a.subject, a.task_id, a.target
+          FROM provision.action a
+          JOIN queue.task t ON t.id = a.task_id
+          WHERE a.site = reconcile.site AND a.connector = reconcile.connector
+            AND (reconcile.scopes IS NULL OR a.scope = ANY (reconcile.scopes))
+            AND t.state IN ('waiting', 'queued', 'running')
+          ORDER BY a.subject, a.id DESC) o;
 
     SELECT array_agg(x ORDER BY x.action = 'delete',
                      CASE WHEN x.action = 'delete' THEN -cardinality(string_to_array(x.subject, '/'))
@@ -709,9 +751,9 @@ BEGIN
                           deletes, managed, reconcile.connector, reconcile.site, threshold, k.mass_delete_percent, k.mass_delete_minimum, reconcile.site);
     END IF;
 
-    -- A plan is recorded when it enqueues something or is refused: passes with nothing to do
-    -- (most of them) write nothing.
-    IF NOT dry_run AND refusal IS NOT NULL THEN
+    -- A plan is recorded when it enqueues something, is refused or withholds deletes: passes
+    -- with nothing to do (most of them) write nothing.
+    IF NOT dry_run AND (refusal IS NOT NULL OR withheld > 0) THEN
         INSERT INTO provision.plan (site, connector, full_pass, scopes, planned_at, actions, refused, deletes_withheld)
         VALUES (reconcile.site, reconcile.connector, reconcile.scopes IS NULL, reconcile.scopes, clock, 0, refusal, withheld)
         RETURNING id INTO new_plan;
@@ -721,67 +763,76 @@ BEGIN
     -- changed back before it ran, or the site was seen holding its target) is cancelled: it
     -- would undo what is now right. Its dependents go with it and are planned below if needed.
     IF NOT dry_run AND refusal IS NULL THEN
-        PERFORM queue.cancel(stale.task_id)
-        FROM (SELECT DISTINCT ON (a.subject) a.subject, a.task_id, t.state
-              FROM provision.action a
-              JOIN queue.task t ON t.id = a.task_id
-              WHERE a.site = reconcile.site AND a.connector = reconcile.connector
-                AND (reconcile.scopes IS NULL OR a.scope = ANY (reconcile.scopes))
-                AND t.state IN ('waiting', 'queued', 'running')
-              ORDER BY a.subject, a.id DESC) stale
-        WHERE stale.state IN ('waiting', 'queued')
-          AND stale.subject NOT IN (SELECT x.subject FROM unnest(planned) x)
-          AND (SELECT t.state FROM queue.task t WHERE t.id = stale.task_id) IN ('waiting', 'queued');
+        FOR stale IN
+            SELECT (o.value ->> 'task_id')::bigint AS task_id
+            FROM jsonb_each(open_tasks) o
+            WHERE o.key NOT IN (SELECT x.subject FROM unnest(planned) x)
+        LOOP
+            -- Read now: cancelling one task may have cancelled another that waited on it.
+            SELECT t.state INTO current_state FROM queue.task t WHERE t.id = stale.task_id;
+            IF current_state IN ('waiting', 'queued') THEN
+                PERFORM queue.cancel(stale.task_id);
+            END IF;
+        END LOOP;
     END IF;
 
     FOREACH p IN ARRAY planned LOOP
         IF p.action = 'conflict' THEN
             RETURN QUERY SELECT new_plan, p.subject, p.action, p.from_state, p.to_state, p.why, NULL::bigint, NULL::timestamptz,
-                'the site holds it outside what connector ' || reconcile.connector || ' manages: Purser leaves it alone';
+                'left alone', 'the site holds it outside what connector ' || reconcile.connector || ' manages: Purser leaves it alone';
             CONTINUE;
         END IF;
         IF p.action = 'delete' AND withheld > 0 THEN
             RETURN QUERY SELECT new_plan, p.subject, p.action, p.from_state, p.to_state, p.why, NULL::bigint, NULL::timestamptz,
-                'withheld: the desired set of connector ' || reconcile.connector || ' on site ' || reconcile.site || ' is empty, and an empty desired set never deletes';
+                'withheld', 'the desired set of connector ' || reconcile.connector || ' on site ' || reconcile.site || ' is empty, and an empty desired set never deletes';
             CONTINUE;
         END IF;
         IF refusal IS NOT NULL THEN
-            RETURN QUERY SELECT new_plan, p.subject, p.action, p.from_state, p.to_state, p.why, NULL::bigint, NULL::timestamptz, refusal;
+            RETURN QUERY SELECT new_plan, p.subject, p.action, p.from_state, p.to_state, p.why, NULL::bigint, NULL::timestamptz,
+                'refused', refusal;
             CONTINUE;
         END IF;
 
         new_target := 'reconcile:' || reconcile.connector || ':'
                   || md5(p.subject || E'\n' || p.action || E'\n' || coalesce(p.to_state::text, ''));
-        -- The subject's latest unfinished task: the same target is already on its way; another
-        -- one not yet running is superseded (its dependents go with it and are planned again
-        -- below); a running one finishes first, the lane keeping the order.
-        SELECT a.task_id, a.target, t.state INTO pending
-        FROM provision.action a
-        JOIN queue.task t ON t.id = a.task_id AND t.state IN ('waiting', 'queued', 'running')
-        WHERE a.site = reconcile.site AND a.connector = reconcile.connector AND a.subject = p.subject
-        ORDER BY a.id DESC
-        LIMIT 1;
-        IF pending.task_id IS NOT NULL AND pending.target = new_target THEN
+        -- The subject's open task: the same target is already on its way (unless a
+        -- cancellation above took it); another one not yet running is superseded (its
+        -- dependents go with it and are planned again below); a running one finishes first,
+        -- the lane keeping the order.
+        SELECT (open_tasks -> p.subject ->> 'task_id')::bigint AS task_id,
+               open_tasks -> p.subject ->> 'target' AS target,
+               t.state
+          INTO pending
+        FROM (SELECT 1) one
+        LEFT JOIN queue.task t ON t.id = (open_tasks -> p.subject ->> 'task_id')::bigint;
+        IF pending.task_id IS NOT NULL AND pending.target = new_target AND pending.state IS DISTINCT FROM 'cancelled' THEN
             tasks := tasks || jsonb_build_object(p.subject, pending.task_id);
             RETURN QUERY SELECT new_plan, p.subject, p.action, p.from_state, p.to_state, p.why, pending.task_id, NULL::timestamptz,
-                'already enqueued';
+                'already enqueued', NULL::text;
             CONTINUE;
         END IF;
 
         -- The same target planned again within a day means the last try did not hold (the
         -- site reported another state back, or the task died): back off, 1 minute doubling
-        -- to an hour, so a connector that cannot converge does not spin.
-        SELECT count(*) INTO repeats FROM provision.action a
+        -- to an hour from the last try, so a connector that cannot converge does not spin. A
+        -- subject backing off is not enqueued at all (a task waiting at the head of the lane
+        -- would hold up every other action of the site); a later pass enqueues it when due.
+        SELECT count(*), max(a.planned_at) INTO repeats, last_try FROM provision.action a
         WHERE a.site = reconcile.site AND a.connector = reconcile.connector AND a.subject = p.subject
           AND a.target = new_target AND a.planned_at > clock - interval '1 day'
           -- A superseded action never ran: it proves nothing about the site.
           AND NOT EXISTS (SELECT 1 FROM queue.task t WHERE t.id = a.task_id AND t.state = 'cancelled');
         due := CASE WHEN repeats = 0 THEN clock
-                    ELSE clock + least(interval '1 minute' * power(2, least(repeats - 1, 10)), interval '1 hour') END;
+                    ELSE last_try + least(interval '1 minute' * power(2, least(repeats - 1, 10)), interval '1 hour') END;
+        IF due > clock THEN
+            RETURN QUERY SELECT new_plan, p.subject, p.action, p.from_state, p.to_state, p.why, NULL::bigint, due,
+                'backing off', format('the same target did not hold %s time(s) in the last day: planned again from %s', repeats, due);
+            CONTINUE;
+        END IF;
 
         IF dry_run THEN
             RETURN QUERY SELECT NULL::bigint, p.subject, p.action, p.from_state, p.to_state, p.why, NULL::bigint, due,
-                CASE WHEN pending.task_id IS NOT NULL AND pending.state <> 'running'
+                'would enqueue', CASE WHEN pending.state IN ('waiting', 'queued')
                      THEN 'would supersede task ' || pending.task_id ELSE NULL END;
             CONTINUE;
         END IF;
@@ -791,18 +842,15 @@ BEGIN
             VALUES (reconcile.site, reconcile.connector, reconcile.scopes IS NULL, reconcile.scopes, clock, 0, NULL, withheld)
             RETURNING id INTO new_plan;
         END IF;
-        IF pending.task_id IS NOT NULL AND pending.state <> 'running' THEN
+        IF pending.state IN ('waiting', 'queued') THEN
             PERFORM queue.cancel(pending.task_id);
         END IF;
         depends := NULL;
         IF p.action <> 'delete' AND p.requires IS NOT NULL AND cardinality(p.requires) > 0 THEN
-            SELECT array_agg(DISTINCT coalesce((tasks ->> r)::bigint, open.task_id)) FILTER (WHERE coalesce((tasks ->> r)::bigint, open.task_id) IS NOT NULL)
-              INTO depends
+            SELECT array_agg(DISTINCT t.id) INTO depends
             FROM unnest(p.requires) r
-            LEFT JOIN LATERAL (SELECT a.task_id FROM provision.action a
-                               JOIN queue.task t ON t.id = a.task_id AND t.state IN ('waiting', 'queued', 'running')
-                               WHERE a.site = reconcile.site AND a.connector = reconcile.connector AND a.subject = r
-                               ORDER BY a.id DESC LIMIT 1) open ON true;
+            JOIN queue.task t ON t.id = coalesce((tasks ->> r)::bigint, (open_tasks -> r ->> 'task_id')::bigint)
+            WHERE t.state IN ('waiting', 'queued', 'running');
         END IF;
         new_task := queue.enqueue(
             site => reconcile.site,
@@ -810,7 +858,7 @@ BEGIN
             payload => jsonb_build_object(
                 'connector', reconcile.connector, 'plan_id', new_plan, 'action', p.action, 'subject', p.subject,
                 'from', p.from_state, 'to', p.to_state, 'context', p.context, 'why', p.why),
-            run_at => due,
+            run_at => clock,
             dedupe_key => new_target,
             lane => task_lane,
             depends_on => depends);
@@ -819,7 +867,7 @@ BEGIN
         tasks := tasks || jsonb_build_object(p.subject, new_task);
         enqueued := enqueued + 1;
         RETURN QUERY SELECT new_plan, p.subject, p.action, p.from_state, p.to_state, p.why, new_task, due,
-            CASE WHEN pending.task_id IS NOT NULL AND pending.state <> 'running'
+            'enqueued', CASE WHEN pending.state IN ('waiting', 'queued')
                  THEN 'supersedes task ' || pending.task_id ELSE NULL END;
     END LOOP;
 
@@ -833,7 +881,8 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION provision.reconcile(text, text, text[], boolean, boolean) IS
-    'Plans one connector of a site (every subject, or those of the given accounts) and enqueues the actions, CONNECTOR.apply tasks in lane reconcile:CONNECTOR, deduplicated by subject and target; returns each action with its task, or why it was not enqueued. '
+    'Plans one connector of a site (every subject, or those of the given accounts) and enqueues the actions, CONNECTOR.apply tasks in lane reconcile:CONNECTOR, deduplicated by subject and target; '
+    'returns each action with its task and outcome: enqueued, already enqueued, would enqueue (dry run), backing off (its target did not hold lately; run_at says from when), left alone (a conflict), withheld (an empty desired set) or refused (a mass delete), with a note saying why or what it superseded. '
     'Guard rails: conflicts are never acted on; an empty desired set deletes nothing; more deletes than the connector''s threshold apply nothing unless allow_mass_delete. '
     'dry_run returns the plan and changes nothing. purser reconcile and the site''s daemon call it.';
 
@@ -862,8 +911,8 @@ BEGIN
     FOR k IN SELECT c.connector FROM provision.connector c WHERE c.site = reconcile_dirty.site ORDER BY c.connector LOOP
         RETURN QUERY
         SELECT k.connector, taken, cardinality(scopes),
-               (count(*) FILTER (WHERE r.task_id IS NOT NULL AND r.note IS DISTINCT FROM 'already enqueued'))::integer,
-               max(r.note) FILTER (WHERE r.note LIKE 'the plan deletes%')
+               (count(*) FILTER (WHERE r.outcome = 'enqueued'))::integer,
+               max(r.note) FILTER (WHERE r.outcome = 'refused')
         FROM provision.reconcile(reconcile_dirty.site, k.connector, scopes) r;
     END LOOP;
 END;
@@ -1027,6 +1076,8 @@ GRANT EXECUTE ON FUNCTION registry.advance_time(text) TO purser_daemon;
 REVOKE ALL ON FUNCTION provision.mark_allocations(uuid[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION provision.mark_allocations(uuid[]) TO purser_owner, purser_api, purser_daemon;
 REVOKE ALL ON FUNCTION provision.reconcile(text, text, text[], boolean, boolean), provision.reconcile_dirty(text, integer),
-                       provision.register_connector(text, text, text, integer, integer) FROM PUBLIC;
+                       provision.register_connector(text, text, text, integer, integer),
+                       provision.unregister_other_connectors(text, text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION provision.reconcile(text, text, text[], boolean, boolean), provision.reconcile_dirty(text, integer),
-                          provision.register_connector(text, text, text, integer, integer) TO purser_daemon;
+                          provision.register_connector(text, text, text, integer, integer),
+                          provision.unregister_other_connectors(text, text[]) TO purser_daemon;

@@ -18,8 +18,9 @@ use crate::error::DbError;
 use crate::pool::{begin, commit, execute, query, query_one};
 use crate::queue::Clock;
 use crate::statements::{
-    PROVISION_CONNECTORS, PROVISION_RECONCILE, PROVISION_RECONCILE_DIRTY,
-    PROVISION_REGISTER_CONNECTOR, PROVISION_SET_CLOCK, REGISTRY_ADVANCE_TIME,
+    PLAN_PRUNE, PROVISION_CONNECTORS, PROVISION_RECONCILE, PROVISION_RECONCILE_DIRTY,
+    PROVISION_REGISTER_CONNECTOR, PROVISION_SET_CLOCK, PROVISION_UNREGISTER_OTHERS,
+    REGISTRY_ADVANCE_TIME,
 };
 
 /// The subjects a connector manages (`provision.connector.model`).
@@ -79,10 +80,46 @@ pub struct PlannedAction {
     pub why: Value,
     /// Its task, when enqueued (or already on its way).
     pub task_id: Option<i64>,
-    /// When its task may run (later than now when the same target did not hold before).
+    /// When it is due: now, or later while it backs off (its target did not hold lately).
     pub run_at: Option<DateTime<Utc>>,
+    /// What became of it.
+    pub outcome: Outcome,
     /// Why it was not enqueued, or what it superseded.
     pub note: Option<String>,
+}
+
+/// What a plan did with an action (`provision.reconcile`'s `outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// This plan enqueued its task.
+    Enqueued,
+    /// A task for the same target was already on its way.
+    AlreadyEnqueued,
+    /// A dry run: it would be enqueued.
+    WouldEnqueue,
+    /// Its target did not hold lately: planned again from `run_at`.
+    BackingOff,
+    /// A conflict: the site holds the subject outside the connector's ownership.
+    LeftAlone,
+    /// A delete withheld because the desired set is empty.
+    Withheld,
+    /// The plan deletes more than its threshold allows: nothing was applied.
+    Refused,
+}
+
+impl Outcome {
+    fn from_sql(text: &str) -> Self {
+        match text {
+            "enqueued" => Self::Enqueued,
+            "already enqueued" => Self::AlreadyEnqueued,
+            "would enqueue" => Self::WouldEnqueue,
+            "backing off" => Self::BackingOff,
+            "left alone" => Self::LeftAlone,
+            "withheld" => Self::Withheld,
+            _ => Self::Refused,
+        }
+    }
 }
 
 impl PlannedAction {
@@ -96,6 +133,7 @@ impl PlannedAction {
             why: row.get("why"),
             task_id: row.get("task_id"),
             run_at: row.get("run_at"),
+            outcome: Outcome::from_sql(row.get("outcome")),
             note: row.get("note"),
         }
     }
@@ -160,6 +198,21 @@ pub async fn register_connector(
     )
     .await?;
     Ok(())
+}
+
+/// Removes a site's connectors other than `keep`, with what they observed; returns their
+/// names.
+pub async fn unregister_other_connectors(
+    client: &impl GenericClient,
+    site: &str,
+    keep: &[String],
+) -> Result<Vec<String>, DbError> {
+    let rows = query(
+        client,
+        bind!(PROVISION_UNREGISTER_OTHERS, site = &site, keep = &keep),
+    )
+    .await?;
+    Ok(rows.iter().map(|row| row.get("connector")).collect())
 }
 
 /// The connectors registered for a site (every site when `None`).
@@ -255,6 +308,22 @@ pub async fn advance_time(
             detail: row.get("detail"),
         })
         .collect())
+}
+
+/// Deletes up to `limit` of a site's plans made before `before`, with their actions, keeping
+/// those whose tasks are unfinished; returns how many were deleted.
+pub async fn prune_plans(
+    client: &impl GenericClient,
+    site: &str,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<i64, DbError> {
+    Ok(query_one(
+        client,
+        bind!(PLAN_PRUNE, site = &site, before = &before, limit = &limit),
+    )
+    .await?
+    .get("deleted"))
 }
 
 /// Sets the time the transaction decides access at (`registry.now()`).

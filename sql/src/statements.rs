@@ -144,8 +144,10 @@ statements! {
     SCHEDULE_FIRE = "schedule_fire" (site: TEXT, now: TIMESTAMPTZ, limit: INT8);
     PROVISION_SET_CLOCK = "provision_set_clock" (now: TIMESTAMPTZ);
     PROVISION_REGISTER_CONNECTOR = "provision_register_connector" (site: TEXT, connector: TEXT, model: TEXT, mass_delete_percent: INT4, mass_delete_minimum: INT4);
+    PROVISION_UNREGISTER_OTHERS = "provision_unregister_others" (site: TEXT, keep: TEXT_ARRAY);
     PROVISION_CONNECTORS = "provision_connectors" (site: TEXT);
     PROVISION_RECONCILE = "provision_reconcile" (site: TEXT, connector: TEXT, scopes: TEXT_ARRAY, allow_mass_delete: BOOL, dry_run: BOOL);
+    PLAN_PRUNE = "plan_prune" (site: TEXT, before: TIMESTAMPTZ, limit: INT8);
     PROVISION_RECONCILE_DIRTY = "provision_reconcile_dirty" (site: TEXT, most: INT4);
     REGISTRY_ADVANCE_TIME = "registry_advance_time" (site: TEXT);
     UNSCHEDULE = "unschedule" (name: TEXT);

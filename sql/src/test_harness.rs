@@ -13,6 +13,7 @@
 //! drops its database; a failing one keeps it and prints its URL for a look in psql.
 //!
 //! [`wait_until`] is how tests wait: on a condition, with a deadline, never a bare sleep.
+//! [`apply_actions`] is the reconciler's test connector: the managed system, in process.
 
 use std::path::PathBuf;
 
@@ -339,6 +340,69 @@ where
             "timed out waiting until {what}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// The reconciler's test connector: runs every ready `CONNECTOR.apply` task of `site`, one
+/// claim after another (its lane lets one run at a time), as a connector that applied the
+/// action and read the site back would: the task's target is reported observed (nothing, for
+/// a delete). Returns how many it ran.
+pub async fn apply_actions(
+    pool: &DbPool,
+    site: &str,
+    connector: &str,
+    clock: &crate::queue::Clock,
+) -> Result<usize, crate::DbError> {
+    use crate::queue::{self, ClaimRequest, Completion, ObservedState, WorkerIdentity};
+    let client = pool.connection().await?;
+    let worker = WorkerIdentity {
+        id: uuid::Uuid::now_v7(),
+        site: site.to_string(),
+        hostname: "test connector".to_string(),
+        pid: 0,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    queue::register_worker(&client, &worker).await?;
+    let kinds = vec![format!("{connector}.apply")];
+    let limited = std::collections::BTreeMap::new();
+    let mut ran = 0;
+    loop {
+        let claimed = queue::claim(
+            &client,
+            &ClaimRequest {
+                site,
+                worker_id: worker.id,
+                kinds: &kinds,
+                limited_kinds: &limited,
+                limit: 100,
+                lease: std::time::Duration::from_secs(30),
+            },
+            clock,
+        )
+        .await?;
+        if claimed.is_empty() {
+            return Ok(ran);
+        }
+        for task in claimed {
+            let subject = task.payload["subject"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let target = task.payload["to"].clone();
+            let completion = Completion {
+                id: task.id,
+                attempt: task.attempt,
+                result: None,
+                applied: Vec::new(),
+                observation: Some(ObservedState {
+                    connector: connector.to_string(),
+                    snapshot: false,
+                    subjects: vec![(subject, (!target.is_null()).then_some(target), true)],
+                }),
+            };
+            queue::complete(&client, &[completion], clock).await?;
+            ran += 1;
+        }
     }
 }
 

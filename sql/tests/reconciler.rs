@@ -6,14 +6,13 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use purser_sql::provision::{self, ConnectorRegistration, PlanRequest, PlannedAction};
-use purser_sql::queue::{self, ClaimRequest, Clock, Completion, ObservedState, WorkerIdentity};
+use purser_sql::provision::{self, ConnectorRegistration, Outcome, PlanRequest, PlannedAction};
+use purser_sql::queue::Clock;
 use purser_sql::seed;
-use purser_sql::test_harness::TestDatabase;
+use purser_sql::test_harness::{self, TestDatabase};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -70,65 +69,10 @@ async fn plan_with(
     .unwrap()
 }
 
-/// The test connector: runs every ready `script.apply` task of the site, one claim at a time
-/// (the lane lets one run at once), reporting its target as what the site now holds. Returns
-/// how many it ran.
 async fn apply_all(database: &TestDatabase, clock: &Clock) -> usize {
-    let client = database.pool().connection().await.unwrap();
-    let worker = WorkerIdentity {
-        id: Uuid::now_v7(),
-        site: SITE.to_string(),
-        hostname: "test".to_string(),
-        pid: 1,
-        version: "test".to_string(),
-    };
-    queue::register_worker(&client, &worker).await.unwrap();
-    let kinds = vec![format!("{CONNECTOR}.apply")];
-    let limited = BTreeMap::new();
-    let mut ran = 0;
-    loop {
-        let claimed = queue::claim(
-            &client,
-            &ClaimRequest {
-                site: SITE,
-                worker_id: worker.id,
-                kinds: &kinds,
-                limited_kinds: &limited,
-                limit: 100,
-                lease: Duration::from_secs(30),
-            },
-            clock,
-        )
+    test_harness::apply_actions(database.pool(), SITE, CONNECTOR, clock)
         .await
-        .unwrap();
-        if claimed.is_empty() {
-            return ran;
-        }
-        for task in claimed {
-            let subject = task.payload["subject"].as_str().unwrap().to_string();
-            let to = task.payload["to"].clone();
-            let state = (!to.is_null()).then_some(to);
-            let accepted = queue::complete(
-                &client,
-                &[Completion {
-                    id: task.id,
-                    attempt: task.attempt,
-                    result: None,
-                    applied: Vec::new(),
-                    observation: Some(ObservedState {
-                        connector: CONNECTOR.to_string(),
-                        snapshot: false,
-                        subjects: vec![(subject, state, true)],
-                    }),
-                }],
-                clock,
-            )
-            .await
-            .unwrap();
-            assert_eq!(accepted, vec![task.id]);
-            ran += 1;
-        }
-    }
+        .unwrap()
 }
 
 /// Plans and applies until nothing is left to do; returns the actions applied. An action
@@ -384,7 +328,8 @@ async fn an_empty_desired_set_deletes_nothing_and_unmanaged_subjects_are_never_t
 }
 
 #[tokio::test]
-async fn a_superseded_action_is_cancelled_before_it_runs_and_a_dead_one_is_planned_again() {
+async fn a_superseded_action_is_cancelled_before_it_runs_and_a_dead_one_is_planned_again_after_a_backoff()
+ {
     let database = centre().await;
     let clock = Clock::manual(start());
     converge(&database, &clock).await;
@@ -427,13 +372,21 @@ async fn a_superseded_action_is_cancelled_before_it_runs_and_a_dead_one_is_plann
         )
         .await
         .unwrap();
-    let again = plan(&database, &clock, false).await;
-    assert_eq!(again.len(), 1);
-    assert_ne!(again[0].task_id, Some(task));
+    // It backs off a minute from the last try, not enqueued meanwhile (a task waiting at the
+    // head of the lane would hold up the site's other actions)…
+    let backing_off = plan(&database, &clock, false).await;
+    assert_eq!(backing_off.len(), 1);
+    assert_eq!(backing_off[0].outcome, Outcome::BackingOff);
+    assert_eq!(backing_off[0].task_id, None);
     assert_eq!(
-        again[0].run_at,
+        backing_off[0].run_at,
         Some(start() + chrono::Duration::minutes(1))
     );
+    // …and is enqueued by the first plan after that.
+    clock.advance(Duration::from_secs(60));
+    let again = plan(&database, &clock, false).await;
+    assert_eq!(again[0].outcome, Outcome::Enqueued);
+    assert_ne!(again[0].task_id, Some(task));
 }
 
 /// A small deterministic generator for the property test (xorshift64*).
@@ -587,4 +540,27 @@ async fn time_closes_allocations_at_their_end_and_tops_up_once_per_period() {
         observed(&database, "account/che260001").await.unwrap()["status"],
         "blocked"
     );
+}
+
+#[tokio::test]
+async fn an_on_change_pass_removes_the_association_of_a_username_that_changed() {
+    let database = centre().await;
+    let clock = Clock::manual(start());
+    converge(&database, &clock).await;
+    sql(
+        &database,
+        "UPDATE registry.cluster_account SET username = 'aturing' WHERE username = 'alan'",
+    )
+    .await;
+    let mut connection = database.pool().connection().await.unwrap();
+    provision::reconcile_dirty(&mut connection, SITE, 1000, &clock)
+        .await
+        .unwrap();
+    apply_all(&database, &clock).await;
+    assert_eq!(observed(&database, "association/che260001/alan").await, None);
+    assert_eq!(
+        observed(&database, "association/che260001/aturing").await.unwrap()["status"],
+        "active"
+    );
+    assert!(drift(&database, &clock).await.is_empty());
 }

@@ -11,7 +11,7 @@
 
 use anyhow::{Context, bail};
 use purser_sql::DbPool;
-use purser_sql::provision::{self, PlanRequest, PlannedAction};
+use purser_sql::provision::{self, Outcome, PlanRequest, PlannedAction};
 use purser_sql::queue::Clock;
 use serde_json::{Value, json};
 
@@ -118,10 +118,7 @@ fn print_plan(args: &ReconcileArgs, connector: &str, actions: &[PlannedAction]) 
     } else {
         "enqueued"
     };
-    let enqueued = actions
-        .iter()
-        .filter(|a| a.task_id.is_some() && a.note.as_deref() != Some(reconciler::ALREADY))
-        .count();
+    let count = |outcome: Outcome| actions.iter().filter(|a| a.outcome == outcome).count();
     if actions.is_empty() {
         println!(
             "site {}, connector {connector}: nothing to do (desired and observed state agree)",
@@ -130,9 +127,9 @@ fn print_plan(args: &ReconcileArgs, connector: &str, actions: &[PlannedAction]) 
         return;
     }
     let would = if args.dry_run {
-        actions.iter().filter(|a| a.note.is_none()).count()
+        count(Outcome::WouldEnqueue)
     } else {
-        enqueued
+        count(Outcome::Enqueued)
     };
     println!(
         "site {}, connector {connector}: {} subject(s) differ; {verb} {would}",

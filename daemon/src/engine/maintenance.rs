@@ -1,10 +1,11 @@
 //! Maintenance: on a timer, rescues the site's tasks whose lease lapsed (their daemon died or
-//! was cut off) and prunes its finished tasks past the retention period, in small batches.
+//! was cut off) and prunes its finished tasks past the retention period, and the reconciler's
+//! plans with them, in small batches.
 
 use std::sync::Arc;
 
 use chrono::Utc;
-use purser_sql::queue;
+use purser_sql::{provision, queue};
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
@@ -73,6 +74,19 @@ async fn prune(shared: &Shared) -> Result<(), purser_sql::DbError> {
     }
     if total > 0 {
         tracing::info!(deleted = total, "pruned finished tasks");
+    }
+    // The reconciler's plans and their actions go with the tasks they enqueued.
+    let mut plans = 0;
+    loop {
+        let deleted =
+            provision::prune_plans(&client, &shared.config.site, cutoff, PRUNE_BATCH).await?;
+        plans += deleted;
+        if deleted < PRUNE_BATCH {
+            break;
+        }
+    }
+    if plans > 0 {
+        tracing::info!(deleted = plans, "pruned the reconciler's plans");
     }
     Ok(())
 }

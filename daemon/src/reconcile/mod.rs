@@ -28,7 +28,7 @@ use std::time::Duration;
 use chrono::Utc;
 use purser_sql::DbPool;
 use purser_sql::notify::{Channel, Listener};
-use purser_sql::provision::{self, ConnectorRegistration, PlanRequest};
+use purser_sql::provision::{self, ConnectorRegistration, Outcome, PlanRequest};
 use purser_sql::queue::Clock;
 use purser_sql::schedule::{self, NewSchedule};
 use serde_json::json;
@@ -151,6 +151,13 @@ pub async fn register(config: &ReconcilerConfig, pool: &DbPool) -> anyhow::Resul
     }
     // A site whose daemons run no connector has nothing to enact: its time-driven work waits
     // for one (the registry's decisions already read the clock).
+    let configured: Vec<String> = config.connectors.iter().map(|c| c.name.clone()).collect();
+    for dropped in provision::unregister_other_connectors(&client, &config.site, &configured)
+        .await
+        .context("cannot drop the connectors the site no longer runs")?
+    {
+        tracing::warn!(site = %config.site, connector = %dropped, "unregistered a connector this site's configuration no longer names");
+    }
     let mut wanted = Vec::new();
     if !config.connectors.is_empty() {
         wanted.push(NewSchedule {
@@ -271,14 +278,13 @@ async fn full_plan(
     .await?;
     let enqueued = actions
         .iter()
-        .filter(|action| action.task_id.is_some() && action.note.as_deref() != Some(ALREADY))
+        .filter(|action| action.outcome == Outcome::Enqueued)
         .count();
-    if let Some(refused) = actions.iter().find_map(|action| {
-        action
-            .note
-            .as_deref()
-            .filter(|note| note.starts_with("the plan deletes"))
-    }) {
+    if let Some(refused) = actions
+        .iter()
+        .filter(|action| action.outcome == Outcome::Refused)
+        .find_map(|action| action.note.as_deref())
+    {
         tracing::warn!(site = %config.site, connector, refused, "a full plan was refused");
     }
     tracing::info!(
@@ -291,9 +297,6 @@ async fn full_plan(
     );
     Ok(())
 }
-
-/// The note of an action whose task was already on its way.
-pub const ALREADY: &str = "already enqueued";
 
 /// Keeps a LISTEN session on the reconciler's channel and wakes the loop for this site.
 async fn listen(
