@@ -35,6 +35,12 @@ async fn every_cookbook_query_runs_against_the_demo_centre() {
     let database = TestDatabase::new().await;
     let client = database.pool().connection().await.unwrap();
     purser_sql::seed::demo_centre(&client).await.unwrap();
+    // expanse's daemon has registered its script connector and observed nothing yet, so
+    // report.drift has the site's whole plan.
+    client
+        .batch_execute("SELECT provision.register_connector('expanse', 'script');")
+        .await
+        .unwrap();
     // A morning's activity, by the people and on the accounts the cookbook names: Alan goes
     // over his 5,000 SU cap on che260001, Ada's course on delta spends 92% of bio7, Ada asks
     // for more, an admin tops che260001 up, CHE260001 is suspended and resumed, and a task
