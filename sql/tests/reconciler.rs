@@ -557,9 +557,14 @@ async fn an_on_change_pass_removes_the_association_of_a_username_that_changed() 
         .await
         .unwrap();
     apply_all(&database, &clock).await;
-    assert_eq!(observed(&database, "association/che260001/alan").await, None);
     assert_eq!(
-        observed(&database, "association/che260001/aturing").await.unwrap()["status"],
+        observed(&database, "association/che260001/alan").await,
+        None
+    );
+    assert_eq!(
+        observed(&database, "association/che260001/aturing")
+            .await
+            .unwrap()["status"],
         "active"
     );
     assert!(drift(&database, &clock).await.is_empty());

@@ -3,8 +3,8 @@
 //! whose desired state (`provision.desired`) differs from what its connector last observed
 //! (`provision.observed`) gets an action, with from → to and why; without `--dry-run` the
 //! actions are enqueued as the connector's tasks (`provision.reconcile`). A plan that would
-//! delete more than the site's threshold applies nothing and says why; `--allow-mass-delete`
-//! applies it.
+//! delete more than the site's threshold applies nothing, says why and exits 1;
+//! `--allow-mass-delete` applies it.
 //!
 //! With `--config`, the site's connectors are registered from its `[sites.NAME]` first, as its
 //! daemon does at start.
@@ -81,6 +81,7 @@ pub async fn run(config: &Config, pool: &DbPool, args: ReconcileArgs) -> anyhow:
                 .join(", ")
         );
     }
+    let mut refused = Vec::new();
     for connector in chosen {
         let actions = provision::reconcile(
             &mut client,
@@ -100,6 +101,13 @@ pub async fn run(config: &Config, pool: &DbPool, args: ReconcileArgs) -> anyhow:
                 connector.connector, args.site
             )
         })?;
+        if let Some(reason) = actions
+            .iter()
+            .find(|action| action.outcome == Outcome::Refused)
+            .and_then(|action| action.note.clone())
+        {
+            refused.push(reason);
+        }
         if args.json {
             println!(
                 "{}",
@@ -108,6 +116,10 @@ pub async fn run(config: &Config, pool: &DbPool, args: ReconcileArgs) -> anyhow:
         } else {
             print_plan(&args, &connector.connector, &actions);
         }
+    }
+    // A refused plan is an error: a script running this must not take it for done.
+    if let Some(reason) = refused.first() {
+        bail!("{reason}");
     }
     Ok(())
 }
