@@ -41,14 +41,14 @@ pub struct ReconcileArgs {
 /// Plans the site, prints the plan, and (unless a dry run) enqueues it.
 pub async fn run(config: &Config, pool: &DbPool, args: ReconcileArgs) -> anyhow::Result<()> {
     config.ensure_known_site(pool, &args.site).await?;
-    if let Some(site) = config.sites.get(&args.site) {
-        if !args.dry_run {
-            reconciler::register(
-                &site.reconciler_config(&args.site, &config.database_url),
-                pool,
-            )
-            .await?;
-        }
+    if let Some(site) = config.sites.get(&args.site)
+        && !args.dry_run
+    {
+        reconciler::register(
+            &site.reconciler_config(&args.site, &config.database_url),
+            pool,
+        )
+        .await?;
     }
     let mut client = pool.connection().await.context("cannot plan the site")?;
     let registered = provision::connectors(&client, Some(&args.site))
