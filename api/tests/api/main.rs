@@ -15,6 +15,7 @@ mod idempotency;
 mod oidc;
 mod openapi;
 mod pagination;
+mod reconciler;
 mod reference;
 mod registry;
 mod resilience;
