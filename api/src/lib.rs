@@ -1,5 +1,7 @@
-//! The thin REST front-end: validates, authorizes, writes the registry and enqueues tasks in
-//! one transaction, then returns. It never calls an external system itself.
+//! The thin REST front-end: validates, authorizes, writes the registry (or a task a caller
+//! enqueues) with its audit actor in one transaction, then returns. A registry write enqueues
+//! no task: each site's reconciler plans what the site needs from it. It never calls an
+//! external system itself.
 //!
 //! - [`auth`] and [`oidc`]: who is calling (API tokens, OIDC JWTs) and the roles they hold.
 //! - [`deadline`]: every request's deadline, and the statements it cancels.

@@ -18,9 +18,10 @@ use crate::routes;
     info(
         title = "Purser",
         description = "Allocations and access for research computing. Every write is one \
-            transaction: the registry change, the audit record naming the caller, and the tasks \
-            it implies. Lists are paged with opaque cursors; errors are RFC 9457 problem \
-            documents; POSTs accept an Idempotency-Key header.",
+            transaction with the audit record naming the caller. A registry write enqueues no \
+            task: each site's reconciler plans what the site needs from it. Lists are paged \
+            with opaque cursors; errors are RFC 9457 problem documents; POSTs accept an \
+            Idempotency-Key header.",
         license(name = "Apache-2.0")
     ),
     modifiers(&BearerAuth, &ProblemResponses),

@@ -1,5 +1,5 @@
-//! Writes: one transaction per request, holding the registry change, the audit actor (`SET
-//! LOCAL purser.actor`) and any tasks it implies, so a failure leaves nothing behind.
+//! Writes: one transaction per request, holding the change (a registry row, or a task a caller
+//! enqueues) and the audit actor (`SET LOCAL purser.actor`), so a failure leaves nothing behind.
 //!
 //! A POST may carry an `Idempotency-Key` header. The key is claimed in the same transaction
 //! (a concurrent request with the same key waits for it), and the response is stored with the

@@ -265,7 +265,6 @@ statements! {
         scope_person: UUID,
     );
     API_ALLOCATION_SCOPE = "api_allocation_scope" (allocation_id: UUID, person_id: UUID);
-    API_ALLOCATION_SYNC = "api_allocation_sync" (id: UUID);
     API_AUDIT_LIST = "api_audit_list" (
         after: INT8,
         fetch: INT8,
@@ -385,8 +384,6 @@ statements! {
         scope_pi: UUID,
         scope_person: UUID,
     );
-    API_MEMBERSHIP_SYNC = "api_membership_sync" (id: UUID);
-    API_MEMBERSHIP_SYNC_MANY = "api_membership_sync_many" (ids: UUID_ARRAY);
     API_MEMBERSHIP_UPDATE = "api_membership_update" (
         id: UUID,
         clear_cap: BOOL,
@@ -429,7 +426,6 @@ statements! {
         scope_pi: UUID,
         scope_person: UUID,
     );
-    API_PERSON_MEMBERSHIPS = "api_person_memberships" (person_ids: UUID_ARRAY);
     API_PERSON_MERGE = "api_person_merge" (survivor_id: UUID, duplicate_id: UUID);
     API_PROJECT_CREATE = "api_project_create" (
         title: TEXT,

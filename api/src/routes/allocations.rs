@@ -1,6 +1,6 @@
 //! `/v1/allocations`: SU budgets of projects on clusters, and their balances. Admins and
 //! readers see all; PIs and members see the allocations they lead or belong to. Admins create
-//! them; creating one enqueues `allocation.sync` for the cluster's site in the same transaction.
+//! them.
 
 use axum::extract::State;
 use axum::response::Response;
@@ -10,7 +10,7 @@ use purser_sql::bind;
 use purser_sql::pool::{query, query_items};
 use purser_sql::statements::{
     API_ALLOCATION_BALANCE, API_ALLOCATION_CREATE, API_ALLOCATION_GET, API_ALLOCATION_LIST,
-    API_ALLOCATION_SCOPE, API_ALLOCATION_SYNC, API_RESOURCE_GET,
+    API_ALLOCATION_SCOPE, API_RESOURCE_GET,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -26,8 +26,8 @@ use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::{ApiError, FieldError};
 use crate::routes::{
-    IdInScope, IdempotencyHeader, PagedInScope, REGISTRY_READERS, RowId, created, enqueue_sync,
-    get_in_scope, list_in_scope,
+    IdInScope, IdempotencyHeader, PagedInScope, REGISTRY_READERS, created, get_in_scope,
+    list_in_scope,
 };
 use crate::rules::{Amount, Limit, ProjectStatus, SlurmAccount};
 use crate::write::{Idempotency, write_created};
@@ -122,15 +122,6 @@ impl Checked for NewAllocation {
         }
         errors
     }
-}
-
-/// A written registry row and the tasks the write enqueued for the sites.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AllocationWritten {
-    /// The allocation.
-    pub allocation: Allocation,
-    /// The tasks enqueued in the same transaction.
-    pub task_ids: Vec<i64>,
 }
 
 /// Which allocations to list.
@@ -285,10 +276,10 @@ async fn get_allocation_balance(
     .await
 }
 
-/// Creates an allocation including the resources listed (every resource of its cluster when
-/// none are), and enqueues `allocation.sync` for the cluster's site (admin).
+/// Creates an allocation including the resources listed, or every resource of its cluster
+/// when none are (admin).
 #[utoipa::path(post, path = "/v1/allocations", tag = "allocations", request_body = NewAllocation,
-    params(IdempotencyHeader), responses((status = 201, body = AllocationWritten), Problems))]
+    params(IdempotencyHeader), responses((status = 201, body = Allocation), Problems))]
 async fn create_allocation(
     State(state): State<AppState>,
     caller: Caller,
@@ -309,7 +300,7 @@ async fn create_allocation(
         &caller,
         &idempotency,
         &new,
-        |written: &AllocationWritten| format!("/v1/allocations/{}", written.allocation.id),
+        |allocation: &Allocation| format!("/v1/allocations/{}", allocation.id),
         async |tx| {
             for (index, resource_id) in included.iter().flatten().enumerate() {
                 let found: Vec<ResourceCluster> =
@@ -324,7 +315,7 @@ async fn create_allocation(
                     ));
                 }
             }
-            let allocation: Allocation = created(
+            created::<Allocation>(
                 query_items(
                     tx,
                     bind!(
@@ -340,18 +331,7 @@ async fn create_allocation(
                     ),
                 )
                 .await?,
-            )?;
-            let task_id = enqueue_sync(
-                tx,
-                bind!(API_ALLOCATION_SYNC, ..RowId),
-                allocation.id,
-                "allocation",
             )
-            .await?;
-            Ok(AllocationWritten {
-                allocation,
-                task_ids: vec![task_id],
-            })
         },
     )
     .await

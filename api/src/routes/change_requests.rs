@@ -1,9 +1,9 @@
 //! `/v1/change-requests`: requests for more SUs, fewer SUs (a reduction, e.g. at a project's
 //! completion), a later end or another status. A PI submits for their own allocations (an
 //! admin for anyone's); an admin approves or rejects; the requester or an admin cancels.
-//! Approval writes the allocation's diff (a reduction: an adjustment of minus its SUs) and
-//! enqueues `allocation.sync` for its site, all in one transaction. A reduction may not take
-//! the allocation's balance below zero, at submission or at approval.
+//! Approval writes the allocation's diff (a reduction: an adjustment of minus its SUs) in the
+//! decision's transaction. A reduction may not take the allocation's balance below zero, at
+//! submission or at approval.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,8 +13,8 @@ use deadpool_postgres::Transaction;
 use purser_sql::bind;
 use purser_sql::pool::{query, query_one};
 use purser_sql::statements::{
-    API_ALLOCATION_SYNC, API_CHANGE_REQUEST_DECIDE, API_CHANGE_REQUEST_GET,
-    API_CHANGE_REQUEST_LIST, API_CHANGE_REQUEST_OWNER, API_CHANGE_REQUEST_SUBMIT,
+    API_CHANGE_REQUEST_DECIDE, API_CHANGE_REQUEST_GET, API_CHANGE_REQUEST_LIST,
+    API_CHANGE_REQUEST_OWNER, API_CHANGE_REQUEST_SUBMIT,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -30,11 +30,10 @@ use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::{ApiError, FieldError};
 use crate::routes::allocations::require_pi_of;
-use crate::routes::enqueue_sync;
 use crate::routes::ledger::withdrawal_refusal;
 use crate::routes::{
-    IdInScope, IdempotencyHeader, PagedInScope, REGISTRY_READERS, RowId, get_in_scope,
-    list_in_scope, one_in_scope,
+    IdInScope, IdempotencyHeader, PagedInScope, REGISTRY_READERS, get_in_scope, list_in_scope,
+    one_in_scope,
 };
 use crate::rules::{
     ChangeRequestKind, ChangeRequestState, Limit, NonBlank, PositiveAmount, ProjectStatus,
@@ -172,15 +171,13 @@ pub struct Decision {
 
 impl Checked for Decision {}
 
-/// A decided request, and the tasks the decision enqueued.
+/// A decided request, and the diff an approval wrote.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ChangeRequestDecided {
     /// The request, as it is now.
     pub change_request: ChangeRequest,
     /// The allocation diff an approval wrote.
     pub diff_id: Option<Uuid>,
-    /// The tasks enqueued in the same transaction.
-    pub task_ids: Vec<i64>,
 }
 
 /// Which change requests to list.
@@ -340,8 +337,8 @@ async fn submit_change_request(
     .await
 }
 
-/// Approves, rejects or cancels, in one transaction with the diff and the task an approval
-/// implies, and answers with the request as it is now.
+/// Approves, rejects or cancels, in one transaction with the diff an approval writes, and
+/// answers with the request as it is now.
 async fn decide(
     state: &AppState,
     caller: &Caller,
@@ -404,26 +401,13 @@ async fn decide_in(
     )
     .await?
     .get("diff_id");
-    let task_ids = match diff_id {
-        Some(_) => vec![
-            enqueue_sync(
-                tx,
-                bind!(API_ALLOCATION_SYNC, ..RowId),
-                allocation_id,
-                "allocation",
-            )
-            .await?,
-        ],
-        None => Vec::new(),
-    };
     Ok(ChangeRequestDecided {
         change_request: visible_request(tx, caller, id).await?,
         diff_id,
-        task_ids,
     })
 }
 
-/// Approves a pending request: writes its diff and enqueues `allocation.sync` (admin).
+/// Approves a pending request and writes its diff (admin).
 #[utoipa::path(post, path = "/v1/change-requests/{id}/approve", tag = "change-requests",
     request_body = Decision,
     params(("id" = Uuid, Path, description = "Change request id"), IdempotencyHeader),

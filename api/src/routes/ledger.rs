@@ -1,9 +1,9 @@
 //! The SU ledger's diffs through the API: an allocation's diffs (supplements, adjustments,
 //! transfers, status and end-date changes), read in the caller's scope; an admin's adjustment
 //! of an allocation (`registry.apply_diff`); and an admin's transfer between two allocations
-//! (`registry.transfer_su`). Each write is one transaction with its ledger rows (each its own
-//! audit record: actor and transaction) and the `allocation.sync` task of every allocation it
-//! changed. A transfer may not take its source's balance below zero.
+//! (`registry.transfer_su`). Each write is one transaction with its ledger rows, each its own
+//! audit record (actor and transaction). A transfer may not take its source's balance below
+//! zero.
 
 use axum::extract::State;
 use axum::response::Response;
@@ -12,8 +12,8 @@ use deadpool_postgres::GenericClient;
 use purser_sql::bind;
 use purser_sql::pool::{query_items, query_one};
 use purser_sql::statements::{
-    API_ADJUSTMENT_APPLY, API_ALLOCATION_GET, API_ALLOCATION_SYNC, API_DIFF_GET, API_DIFF_LIST,
-    API_TRANSFER, API_TRANSFER_DIFFS, API_WITHDRAWAL_REFUSAL,
+    API_ADJUSTMENT_APPLY, API_ALLOCATION_GET, API_DIFF_GET, API_DIFF_LIST, API_TRANSFER,
+    API_TRANSFER_DIFFS, API_WITHDRAWAL_REFUSAL,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -30,8 +30,8 @@ use crate::page::Page;
 use crate::problem::{ApiError, FieldError};
 use crate::routes::allocations::{Allocation, require_pi_of};
 use crate::routes::{
-    IdInScope, IdempotencyHeader, PagedInScope, REGISTRY_READERS, RowId, created, enqueue_sync,
-    get_in_scope, list_in_scope, one, one_in_scope,
+    IdInScope, IdempotencyHeader, PagedInScope, REGISTRY_READERS, created, get_in_scope,
+    list_in_scope, one, one_in_scope,
 };
 use crate::rules::{DiffKind, Limit, NonBlank, PositiveAmount, SignedAmount};
 use crate::write::{Idempotency, write_created};
@@ -106,15 +106,6 @@ impl Checked for NewAdjustment {
     }
 }
 
-/// An adjustment written, and the task it enqueued.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AdjustmentWritten {
-    /// The diff.
-    pub diff: AllocationDiff,
-    /// The `allocation.sync` task enqueued in the same transaction.
-    pub task_ids: Vec<i64>,
-}
-
 /// SUs to move from one allocation to another.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -141,16 +132,13 @@ impl Checked for NewTransfer {
     }
 }
 
-/// A transfer written: its two diffs and the tasks it enqueued.
+/// A transfer written: its id and its two diffs.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TransferWritten {
     /// Shared by the two diffs.
     pub transfer_id: Uuid,
     /// The diff out of the source, then the diff into the destination.
     pub diffs: Vec<AllocationDiff>,
-    /// `allocation.sync` for the source, then for the destination, enqueued in the same
-    /// transaction.
-    pub task_ids: Vec<i64>,
 }
 
 /// The ledger routes.
@@ -255,12 +243,12 @@ async fn get_diff(
     )
 }
 
-/// Adjusts an allocation's SUs up or down, and enqueues `allocation.sync` (admin). An
-/// adjustment is a correction: unlike a reduction, it may take the balance below zero.
+/// Adjusts an allocation's SUs up or down (admin). An adjustment is a correction: unlike a
+/// reduction, it may take the balance below zero.
 #[utoipa::path(post, path = "/v1/allocations/{id}/adjustments", tag = "allocations",
     request_body = NewAdjustment,
     params(("id" = Uuid, Path, description = "Allocation id"), IdempotencyHeader),
-    responses((status = 201, body = AdjustmentWritten), Problems))]
+    responses((status = 201, body = AllocationDiff), Problems))]
 async fn adjust_allocation(
     State(state): State<AppState>,
     caller: Caller,
@@ -274,7 +262,7 @@ async fn adjust_allocation(
         &caller,
         &idempotency,
         &new,
-        |written: &AdjustmentWritten| diff_location(&written.diff),
+        diff_location,
         async |tx| {
             require_pi_of(tx, &caller, id).await?;
             let diff_id: Uuid = query_one(
@@ -288,22 +276,16 @@ async fn adjust_allocation(
             )
             .await?
             .get("diff_id");
-            let diff = created(
+            created::<AllocationDiff>(
                 query_items(tx, bind!(API_DIFF_GET, allocation_id = &id, id = &diff_id)).await?,
-            )?;
-            let task_id =
-                enqueue_sync(tx, bind!(API_ALLOCATION_SYNC, ..RowId), id, "allocation").await?;
-            Ok(AdjustmentWritten {
-                diff,
-                task_ids: vec![task_id],
-            })
+            )
         },
     )
     .await
 }
 
-/// Moves SUs from one allocation to another: two diffs sharing a transfer id, and
-/// `allocation.sync` for both (admin). Refused when the source's balance would go below zero.
+/// Moves SUs from one allocation to another: two diffs sharing a transfer id (admin). Refused
+/// when the source's balance would go below zero.
 #[utoipa::path(post, path = "/v1/transfers", tag = "allocations", request_body = NewTransfer,
     params(IdempotencyHeader), responses((status = 201, body = TransferWritten), Problems))]
 async fn transfer_su(
@@ -344,23 +326,7 @@ async fn transfer_su(
             .get("transfer_id");
             let diffs =
                 query_items(tx, bind!(API_TRANSFER_DIFFS, transfer_id = &transfer_id)).await?;
-            let mut task_ids = Vec::with_capacity(ends.len());
-            for allocation in ends {
-                task_ids.push(
-                    enqueue_sync(
-                        tx,
-                        bind!(API_ALLOCATION_SYNC, ..RowId),
-                        allocation,
-                        "allocation",
-                    )
-                    .await?,
-                );
-            }
-            Ok(TransferWritten {
-                transfer_id,
-                diffs,
-                task_ids,
-            })
+            Ok(TransferWritten { transfer_id, diffs })
         },
     )
     .await

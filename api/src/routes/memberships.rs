@@ -1,7 +1,6 @@
 //! `/v1/memberships`: who may use an allocation, with an optional per-member SU cap. Admins and
 //! readers see all; a PI sees their allocations' members; a member sees their own. Admins and
-//! the allocation's PI add and change members; each change enqueues `membership.sync` for the
-//! cluster's site in the same transaction.
+//! the allocation's PI add and change members.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,7 +10,7 @@ use purser_sql::bind;
 use purser_sql::pool::{query, query_items};
 use purser_sql::statements::{
     API_MEMBER_BALANCE, API_MEMBERSHIP_ALLOCATION, API_MEMBERSHIP_CREATE, API_MEMBERSHIP_GET,
-    API_MEMBERSHIP_LIST, API_MEMBERSHIP_SYNC, API_MEMBERSHIP_UPDATE,
+    API_MEMBERSHIP_LIST, API_MEMBERSHIP_UPDATE,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -28,8 +27,8 @@ use crate::page::Page;
 use crate::problem::{ApiError, FieldError};
 use crate::routes::allocations::require_pi_of;
 use crate::routes::{
-    IdInScope, IdempotencyHeader, PagedInScope, REGISTRY_READERS, RowId, created, enqueue_sync,
-    get_in_scope, list_in_scope, one,
+    IdInScope, IdempotencyHeader, PagedInScope, REGISTRY_READERS, created, get_in_scope,
+    list_in_scope, one,
 };
 use crate::rules::{Amount, Limit, MembershipStatus};
 use crate::write::{Idempotency, write, write_created};
@@ -119,15 +118,6 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(deserializer).map(Some)
-}
-
-/// A membership and the task its change enqueued.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct MembershipWritten {
-    /// The membership.
-    pub membership: Membership,
-    /// The tasks enqueued in the same transaction.
-    pub task_ids: Vec<i64>,
 }
 
 /// Which memberships to list.
@@ -240,10 +230,9 @@ async fn get_member_balance(
     .await
 }
 
-/// Adds a member to an allocation and enqueues `membership.sync` (admin, or the allocation's
-/// PI).
+/// Adds a member to an allocation (admin, or the allocation's PI).
 #[utoipa::path(post, path = "/v1/memberships", tag = "memberships", request_body = NewMembership,
-    params(IdempotencyHeader), responses((status = 201, body = MembershipWritten), Problems))]
+    params(IdempotencyHeader), responses((status = 201, body = Membership), Problems))]
 async fn create_membership(
     State(state): State<AppState>,
     caller: Caller,
@@ -256,10 +245,10 @@ async fn create_membership(
         &caller,
         &idempotency,
         &new,
-        |written: &MembershipWritten| format!("/v1/memberships/{}", written.membership.id),
+        |membership: &Membership| format!("/v1/memberships/{}", membership.id),
         async |tx| {
             require_pi_of(tx, &caller, new.allocation_id).await?;
-            let membership: Membership = created(
+            created::<Membership>(
                 query_items(
                     tx,
                     bind!(
@@ -272,29 +261,17 @@ async fn create_membership(
                     ),
                 )
                 .await?,
-            )?;
-            let task_id = enqueue_sync(
-                tx,
-                bind!(API_MEMBERSHIP_SYNC, ..RowId),
-                membership.id,
-                "membership",
             )
-            .await?;
-            Ok(MembershipWritten {
-                membership,
-                task_ids: vec![task_id],
-            })
         },
     )
     .await
 }
 
-/// Changes a member's cap, status or end, and enqueues `membership.sync` (admin, or the
-/// allocation's PI).
+/// Changes a member's cap, status or end (admin, or the allocation's PI).
 #[utoipa::path(patch, path = "/v1/memberships/{id}", tag = "memberships",
     request_body = MembershipChange,
     params(("id" = Uuid, Path, description = "Membership id"), IdempotencyHeader),
-    responses((status = 200, body = MembershipWritten), Problems))]
+    responses((status = 200, body = Membership), Problems))]
 async fn update_membership(
     State(state): State<AppState>,
     caller: Caller,
@@ -336,17 +313,7 @@ async fn update_membership(
             )
             .await?;
             let axum::Json(membership): axum::Json<Membership> = one(rows, "membership", id)?;
-            let task_id = enqueue_sync(
-                tx,
-                bind!(API_MEMBERSHIP_SYNC, ..RowId),
-                membership.id,
-                "membership",
-            )
-            .await?;
-            Ok(MembershipWritten {
-                membership,
-                task_ids: vec![task_id],
-            })
+            Ok(membership)
         },
     )
     .await

@@ -6,8 +6,8 @@
 //! parameters every list or scoped read shares themselves, so the handler leaves them to the
 //! helper by name: `bind!(API_ALLOCATION_LIST, status = &filter.status, …, ..PagedInScope)`
 //! for [`list_in_scope`] ([`Paged`] for [`list`], [`IdInScope`] for [`get_in_scope`] and
-//! [`one_in_scope`], [`RowId`] for [`enqueue_sync`]); the compiler checks that the handler and
-//! the helper together bind exactly the statement's parameters.
+//! [`one_in_scope`]); the compiler checks that the handler and the helper together bind exactly
+//! the statement's parameters.
 
 pub mod access;
 pub mod allocations;
@@ -105,13 +105,6 @@ pub enum IdInScope {}
 
 impl Deferred for IdInScope {
     const NAMES: &'static [&'static str] = &["id", "scoped", "scope_pi", "scope_person"];
-}
-
-/// The parameter [`enqueue_sync`] binds: the registry row's `id`.
-pub enum RowId {}
-
-impl Deferred for RowId {
-    const NAMES: &'static [&'static str] = &["id"];
 }
 
 /// A page as the client asked for it: its size, and the values of a list statement's `after`
@@ -236,18 +229,4 @@ pub async fn create<T: Serialize + DeserializeOwned>(
         created::<T>(query_items(tx, statement).await?)
     })
     .await
-}
-
-/// Enqueues the sync task a registry row implies (`registry.enqueue_*_sync`, through
-/// `statement`, which takes the row's id: [`RowId`]) in the caller's transaction; 404 when the
-/// row does not exist.
-pub async fn enqueue_sync(
-    client: &impl GenericClient,
-    statement: PartialBinding<'_, RowId>,
-    id: Uuid,
-    what: &str,
-) -> Result<i64, ApiError> {
-    let row = purser_sql::pool::query_one(client, statement.complete([&id])).await?;
-    row.get::<_, Option<i64>>("task_id")
-        .ok_or_else(|| ApiError::NotFound(format!("there is no {what} {id}")))
 }

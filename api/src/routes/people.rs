@@ -2,22 +2,19 @@
 //! need), the external identities that name them (ACCESS, campus SSO, OIDC subjects) and their
 //! accounts on clusters. Admins and readers see everyone; a PI sees themselves and their
 //! allocations' members; a member sees themselves. Admins write: they record people, merge a
-//! duplicate into its survivor, deactivate a person and remove a cluster account. A merge or a
-//! deactivation changes the people's memberships, so it enqueues `membership.sync` for each of
-//! them in the same transaction, as a membership change does.
+//! duplicate into its survivor, deactivate a person and remove a cluster account.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Transaction;
 use purser_sql::bind;
 use purser_sql::pool::{query, query_items};
 use purser_sql::statements::{
     API_CLUSTER_ACCOUNT_BLOCKERS, API_CLUSTER_ACCOUNT_CREATE, API_CLUSTER_ACCOUNT_DELETE,
     API_CLUSTER_ACCOUNT_GET, API_CLUSTER_ACCOUNT_LIST, API_IDENTITY_CREATE, API_IDENTITY_GET,
-    API_IDENTITY_LIST, API_MEMBERSHIP_SYNC_MANY, API_PERSON_CREATE, API_PERSON_DEACTIVATE,
-    API_PERSON_GET, API_PERSON_LIST, API_PERSON_MEMBERSHIPS, API_PERSON_MERGE,
+    API_IDENTITY_LIST, API_PERSON_CREATE, API_PERSON_DEACTIVATE, API_PERSON_GET, API_PERSON_LIST,
+    API_PERSON_MERGE,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -111,16 +108,6 @@ impl Checked for NewPerson {
 pub struct Merge {
     /// The duplicate: it stays, as merged into the survivor.
     pub duplicate_id: Uuid,
-}
-
-/// A person after a merge or deactivation, and the tasks it enqueued.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PersonWritten {
-    /// The person (for a merge, the survivor).
-    pub person: Person,
-    /// The `membership.sync` tasks enqueued in the same transaction, one per membership the
-    /// change touched.
-    pub task_ids: Vec<i64>,
 }
 
 impl Checked for Merge {}
@@ -490,28 +477,13 @@ async fn create_cluster_account(
     .await
 }
 
-/// The ids of the memberships of these people that are not removed.
-async fn live_memberships(tx: &Transaction<'_>, people: &[Uuid]) -> Result<Vec<Uuid>, ApiError> {
-    let rows = query(tx, bind!(API_PERSON_MEMBERSHIPS, person_ids = &people)).await?;
-    Ok(rows.iter().map(|row| row.get("id")).collect())
-}
-
-/// Enqueues `membership.sync` for each of these memberships; returns the task ids.
-async fn sync_memberships(
-    tx: &Transaction<'_>,
-    memberships: &[Uuid],
-) -> Result<Vec<i64>, ApiError> {
-    let rows = query(tx, bind!(API_MEMBERSHIP_SYNC_MANY, ids = &memberships)).await?;
-    Ok(rows.iter().map(|row| row.get("task_id")).collect())
-}
-
 /// Merges a duplicate into this person: the duplicate's identities, cluster accounts,
 /// memberships, projects and change requests move to the survivor, and the duplicate stays as
-/// merged; `membership.sync` is enqueued for every membership of either that the merge touched
-/// (admin). Refused, whole, when both have an account on one cluster.
+/// merged (admin); answers with the survivor. Refused, whole, when both have an account on one
+/// cluster.
 #[utoipa::path(post, path = "/v1/people/{id}/merge", tag = "people", request_body = Merge,
     params(("id" = Uuid, Path, description = "The survivor's id"), IdempotencyHeader),
-    responses((status = 200, body = PersonWritten), Problems))]
+    responses((status = 200, body = Person), Problems))]
 async fn merge_person(
     State(state): State<AppState>,
     caller: Caller,
@@ -543,7 +515,6 @@ async fn merge_person(
                 )
                 .await?;
             }
-            let touched = live_memberships(tx, &[id, merge.duplicate_id]).await?;
             query(
                 tx,
                 bind!(
@@ -553,28 +524,24 @@ async fn merge_person(
                 ),
             )
             .await?;
-            Ok(PersonWritten {
-                person: one_in_scope(
-                    tx,
-                    &caller,
-                    bind!(API_PERSON_GET, ..IdInScope),
-                    id,
-                    "person",
-                )
-                .await?,
-                task_ids: sync_memberships(tx, &touched).await?,
-            })
+            one_in_scope::<Person>(
+                tx,
+                &caller,
+                bind!(API_PERSON_GET, ..IdInScope),
+                id,
+                "person",
+            )
+            .await
         },
     )
     .await
 }
 
-/// Deactivates a person: access under every membership of theirs ends, so `membership.sync` is
-/// enqueued for each one not removed (admin). A person already inactive stays so, with no
-/// tasks; a merged person is refused (deactivate the survivor).
+/// Deactivates a person: access under every membership of theirs ends (admin). A person
+/// already inactive stays so; a merged person is refused (deactivate the survivor).
 #[utoipa::path(post, path = "/v1/people/{id}/deactivate", tag = "people",
     params(("id" = Uuid, Path, description = "Person id"), IdempotencyHeader),
-    responses((status = 200, body = PersonWritten), Problems))]
+    responses((status = 200, body = Person), Problems))]
 async fn deactivate_person(
     State(state): State<AppState>,
     caller: Caller,
@@ -592,11 +559,7 @@ async fn deactivate_person(
             let deactivated: Vec<Person> =
                 query_items(tx, bind!(API_PERSON_DEACTIVATE, id = &id)).await?;
             if let Some(person) = deactivated.into_iter().next() {
-                let memberships = live_memberships(tx, &[id]).await?;
-                return Ok(PersonWritten {
-                    person,
-                    task_ids: sync_memberships(tx, &memberships).await?,
-                });
+                return Ok(person);
             }
             let person: Person = one_in_scope(
                 tx,
@@ -610,10 +573,7 @@ async fn deactivate_person(
                 Some(survivor) => Err(ApiError::Conflict(format!(
                     "person {id} was merged into {survivor}; deactivate {survivor} instead",
                 ))),
-                None => Ok(PersonWritten {
-                    person,
-                    task_ids: Vec::new(),
-                }),
+                None => Ok(person),
             }
         },
     )
@@ -621,8 +581,8 @@ async fn deactivate_person(
 }
 
 /// Removes a person's cluster account (admin). Refused while the person has memberships that
-/// are not removed on allocations of that cluster: remove those first (each change tells the
-/// site), so the account goes only once nothing on the cluster needs it.
+/// are not removed on allocations of that cluster: remove those first, so the account goes only
+/// once nothing on the cluster needs it.
 #[utoipa::path(delete, path = "/v1/people/{id}/cluster-accounts/{account_id}", tag = "people",
     params(("id" = Uuid, Path, description = "Person id"),
            ("account_id" = Uuid, Path, description = "Cluster account id"), IdempotencyHeader),

@@ -77,10 +77,7 @@ async fn an_allocation_of_chosen_resources_with_limits_rejects_usage_of_the_othe
         )
         .await
         .expect(201);
-    let allocation = created.field("allocation")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let allocation = created.field("id").as_str().unwrap().to_string();
     let cpu_with_its_limit = app
         .count(&format!(
             "SELECT count(*) FROM report.allocation_resource_balance WHERE allocation_id = '{allocation}' \
@@ -126,10 +123,7 @@ async fn an_allocation_of_chosen_resources_with_limits_rejects_usage_of_the_othe
         .post("admin", "/v1/allocations", every)
         .await
         .expect(201);
-    let allocation = created.field("allocation")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let allocation = created.field("id").as_str().unwrap().to_string();
     assert_eq!(
         app.count(&format!(
             "SELECT count(*) FROM report.allocation_resource_balance WHERE allocation_id = '{allocation}' AND limit_su IS NULL"

@@ -107,7 +107,7 @@ async fn the_audit_log_diffs_and_charges_show_the_database_login_beside_the_clai
             "admin",
             &format!(
                 "/v1/allocations/{allocation}/diffs/{}",
-                adjusted.field("diff")["id"].as_str().unwrap()
+                adjusted.field("id").as_str().unwrap()
             ),
         )
         .await

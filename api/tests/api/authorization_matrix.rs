@@ -164,7 +164,7 @@ async fn fixture(app: &TestApp) -> Fixture {
             .scalar("SELECT project_id FROM registry.allocation WHERE account_name = $1", "che260001")
             .await,
         allocation,
-        diff: uuid(&diff.body["diff"]["id"]),
+        diff: uuid(&diff.body["id"]),
         alan_membership: app
             .scalar("SELECT m.id FROM registry.membership m JOIN registry.person p ON p.id = m.person_id \
                      WHERE p.email = $1 AND m.allocation_id = (SELECT id FROM registry.allocation WHERE account_name = 'che260001')", ALAN)

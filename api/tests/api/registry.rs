@@ -1,7 +1,7 @@
 //! The registry's data model through the API: reductions by request, allocation diffs,
 //! adjustments and transfers, person merge and deactivation, cluster-account removal,
 //! organizations' originated ids and people's name parts. Each write is one transaction with
-//! its audit rows and the tasks it implies.
+//! its audit rows, and enqueues no task: the sites' reconcilers plan what it needs.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -13,16 +13,9 @@ fn id(value: &Value) -> Uuid {
     value.as_str().unwrap().parse().unwrap()
 }
 
-/// The kind and payload of a task, as an admin reads it.
-async fn task(app: &TestApp, task_id: &Value) -> (String, Value) {
-    let reply = app
-        .get("admin", &format!("/v1/tasks/{}", task_id.as_i64().unwrap()))
-        .await
-        .expect(200);
-    (
-        reply.field("task")["kind"].as_str().unwrap().to_string(),
-        reply.field("task")["payload"].clone(),
-    )
+/// How many tasks the queue holds.
+async fn tasks(app: &TestApp) -> i64 {
+    app.count("SELECT count(*) FROM queue.task").await
 }
 
 async fn balance(app: &TestApp, allocation: Uuid) -> String {
@@ -55,7 +48,7 @@ async fn charge(app: &TestApp, allocation: Uuid, raw: &str) {
 }
 
 #[tokio::test]
-async fn a_pis_approved_reduction_writes_a_negative_adjustment_and_tells_the_site() {
+async fn a_pis_approved_reduction_writes_a_negative_adjustment_and_enqueues_no_task() {
     let app = spawn_app().await;
     let allocation = app.allocation("che260001").await;
     let submitted = app
@@ -92,9 +85,7 @@ async fn a_pis_approved_reduction_writes_a_negative_adjustment_and_tells_the_sit
     assert_eq!(items[0]["change_request_id"], request);
     assert_eq!(items[0]["reason"], "the project is complete");
     assert_eq!(balance(&app, allocation).await, "29999.5");
-    let (kind, payload) = task(&app, &decided.field("task_ids")[0]).await;
-    assert_eq!(kind, "allocation.sync");
-    assert_eq!(payload["balance_su"], "29999.5");
+    assert_eq!(tasks(&app).await, 0);
 }
 
 #[tokio::test]
@@ -210,7 +201,7 @@ async fn an_allocations_diffs_are_read_in_the_callers_scope() {
 }
 
 #[tokio::test]
-async fn an_admins_adjustment_writes_its_diff_and_its_task_and_a_zero_one_is_refused() {
+async fn an_admins_adjustment_answers_its_diff_enqueues_no_task_and_a_zero_one_is_refused() {
     let app = spawn_app().await;
     let allocation = app.allocation("che260001").await;
     let written = app
@@ -221,20 +212,24 @@ async fn an_admins_adjustment_writes_its_diff_and_its_task_and_a_zero_one_is_ref
         )
         .await
         .expect(201);
-    assert_eq!(written.field("diff")["kind"], "adjustment");
-    assert_eq!(written.field("diff")["su_delta"], "-60000");
-    assert_eq!(written.field("diff")["source"], "admin");
+    assert_eq!(written.field("kind"), "adjustment");
+    assert_eq!(written.field("su_delta"), "-60000");
+    assert_eq!(written.field("source"), "admin");
     assert!(
-        written.field("diff")["actor"]
+        written
+            .field("actor")
             .as_str()
             .unwrap()
             .starts_with("test admin (token ")
     );
+    let diff = id(written.field("id"));
+    assert_eq!(
+        written.headers.get("location").unwrap(),
+        &format!("/v1/allocations/{allocation}/diffs/{diff}")
+    );
     // A correction, unlike a reduction, may take the balance below zero.
     assert_eq!(balance(&app, allocation).await, "-10000");
-    let (kind, payload) = task(&app, &written.field("task_ids")[0]).await;
-    assert_eq!(kind, "allocation.sync");
-    assert_eq!(payload["balance_su"], "-10000");
+    assert_eq!(tasks(&app).await, 0);
     let zero = app
         .post(
             "admin",
@@ -254,7 +249,7 @@ async fn an_admins_adjustment_writes_its_diff_and_its_task_and_a_zero_one_is_ref
 }
 
 #[tokio::test]
-async fn a_transfer_moves_sus_with_two_paired_diffs_and_a_task_for_each_side() {
+async fn a_transfer_moves_sus_with_two_paired_diffs_and_enqueues_no_task() {
     let app = spawn_app().await;
     let from = app.allocation("che260001").await;
     let to = app.allocation("phy260002").await;
@@ -281,10 +276,7 @@ async fn a_transfer_moves_sus_with_two_paired_diffs_and_a_task_for_each_side() {
     assert!(diffs.iter().all(|diff| diff["transfer_id"] == transfer_id));
     assert_eq!(balance(&app, from).await, "48499.75");
     assert_eq!(balance(&app, to).await, "21500.25");
-    let tasks = written.field("task_ids").as_array().unwrap();
-    assert_eq!(tasks.len(), 2);
-    assert_eq!(task(&app, &tasks[0]).await.1["account"], "che260001");
-    assert_eq!(task(&app, &tasks[1]).await.1["account"], "phy260002");
+    assert_eq!(tasks(&app).await, 0);
 
     let too_much = app
         .post(
@@ -319,7 +311,7 @@ async fn a_transfer_moves_sus_with_two_paired_diffs_and_a_task_for_each_side() {
 }
 
 #[tokio::test]
-async fn merging_a_duplicate_moves_their_membership_and_tells_the_site() {
+async fn merging_a_duplicate_moves_their_membership_to_the_survivor_and_enqueues_no_task() {
     let app = spawn_app().await;
     let allocation = app.allocation("che260001").await;
     let barbara = app.person(BARBARA).await;
@@ -340,7 +332,7 @@ async fn merging_a_duplicate_moves_their_membership_and_tells_the_site() {
         )
         .await
         .expect(201);
-    let membership = id(&membership.field("membership")["id"]);
+    let membership = id(membership.field("id"));
     let merged = app
         .post(
             "admin",
@@ -349,13 +341,13 @@ async fn merging_a_duplicate_moves_their_membership_and_tells_the_site() {
         )
         .await
         .expect(200);
-    assert_eq!(merged.field("person")["id"], json!(barbara));
-    let tasks = merged.field("task_ids").as_array().unwrap();
-    assert_eq!(tasks.len(), 1);
-    let (kind, payload) = task(&app, &tasks[0]).await;
-    assert_eq!(kind, "membership.sync");
-    assert_eq!(payload["membership_id"], json!(membership));
-    assert_eq!(payload["person_id"], json!(barbara));
+    assert_eq!(merged.field("id"), &json!(barbara));
+    let moved = app
+        .get("admin", &format!("/v1/memberships/{membership}"))
+        .await
+        .expect(200);
+    assert_eq!(moved.field("person_id"), &json!(barbara));
+    assert_eq!(tasks(&app).await, 0);
     let gone = app
         .get("admin", &format!("/v1/people/{duplicate}"))
         .await
@@ -396,7 +388,7 @@ async fn merging_a_duplicate_moves_their_membership_and_tells_the_site() {
 }
 
 #[tokio::test]
-async fn deactivating_a_person_ends_their_access_and_tells_each_site() {
+async fn deactivating_a_person_ends_their_access_everywhere_and_enqueues_no_task() {
     let app = spawn_app().await;
     let katherine = app.person("katherine@esu.example").await;
     let reply = app
@@ -407,18 +399,8 @@ async fn deactivating_a_person_ends_their_access_and_tells_each_site() {
         )
         .await
         .expect(200);
-    assert_eq!(reply.field("person")["status"], "inactive");
-    let tasks = reply.field("task_ids").as_array().unwrap();
-    assert_eq!(tasks.len(), 2, "a membership on expanse and one on delta");
-    let mut accounts = Vec::new();
-    for task_id in tasks {
-        let (kind, payload) = task(&app, task_id).await;
-        assert_eq!(kind, "membership.sync");
-        assert_eq!(payload["granted"], false);
-        accounts.push(payload["account"].as_str().unwrap().to_string());
-    }
-    accounts.sort();
-    assert_eq!(accounts, ["bio7", "che260001"]);
+    assert_eq!(reply.field("status"), "inactive");
+    assert_eq!(tasks(&app).await, 0);
     let access = app
         .get(
             "admin",
@@ -426,14 +408,18 @@ async fn deactivating_a_person_ends_their_access_and_tells_each_site() {
         )
         .await
         .expect(200);
-    assert!(
-        access
-            .field("items")
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|item| item["granted"] == false)
+    let items = access.field("items").as_array().unwrap();
+    let mut accounts: Vec<&str> = items
+        .iter()
+        .map(|item| item["account_name"].as_str().unwrap())
+        .collect();
+    accounts.sort_unstable();
+    assert_eq!(
+        accounts,
+        ["bio7", "che260001"],
+        "a membership on expanse and one on delta"
     );
+    assert!(items.iter().all(|item| item["granted"] == false));
     let events = app
         .count(&format!(
             "SELECT count(*) FROM audit.event WHERE table_name = 'registry.person' \
@@ -441,7 +427,7 @@ async fn deactivating_a_person_ends_their_access_and_tells_each_site() {
         ))
         .await;
     assert_eq!(events, 1);
-    // Again: already inactive, nothing more to tell.
+    // Again: already inactive, it stays so, with no second audit record.
     let again = app
         .post(
             "admin",
@@ -450,7 +436,16 @@ async fn deactivating_a_person_ends_their_access_and_tells_each_site() {
         )
         .await
         .expect(200);
-    assert!(again.field("task_ids").as_array().unwrap().is_empty());
+    assert_eq!(again.field("status"), "inactive");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM audit.event WHERE table_name = 'registry.person' \
+             AND operation = 'UPDATE' AND row_key->>'id' = '{katherine}' AND after->>'status' = 'inactive'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(tasks(&app).await, 0);
 }
 
 #[tokio::test]

@@ -1,29 +1,40 @@
-//! What the API writes: each write is one transaction with its audit actor and the tasks it
-//! implies, so a failure anywhere leaves nothing; and the stories portals run through it.
+//! What the API writes: each write is one transaction with its audit actor, so a failure
+//! anywhere leaves nothing, and a registry write enqueues no task (the sites' reconcilers plan
+//! what it needs); and the stories portals run through it.
 
 use serde_json::json;
 
 use crate::support::{ADA, ALAN, BARBARA, spawn_app};
 
 #[tokio::test]
-async fn a_write_whose_task_cannot_be_enqueued_leaves_no_row_behind() {
+async fn a_write_whose_response_cannot_be_stored_leaves_no_row_behind() {
     let app = spawn_app().await;
-    // Make every membership.sync enqueue fail, as a full disk or a broken queue would.
+    // Make storing an idempotent response fail, the write's last statement, as a full disk
+    // would.
     let client = app.db.pool().connection().await.unwrap();
     client
         .batch_execute(
             "CREATE FUNCTION pg_temp_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ \
-             BEGIN RAISE EXCEPTION 'the queue is broken'; END $$; \
-             CREATE TRIGGER refuse BEFORE INSERT ON queue.task FOR EACH ROW \
-             WHEN (NEW.kind = 'membership.sync') EXECUTE FUNCTION pg_temp_refuse();",
+             BEGIN RAISE EXCEPTION 'the disk is full'; END $$; \
+             CREATE TRIGGER refuse BEFORE UPDATE ON api.idempotency_key FOR EACH ROW \
+             EXECUTE FUNCTION pg_temp_refuse();",
         )
         .await
         .unwrap();
     let body = json!({"allocation_id": app.allocation("che260001").await, "person_id": app.person(BARBARA).await});
-    let reply = app.post("pi", "/v1/memberships", body).await.expect(500);
+    let reply = app
+        .call_with(
+            Some("pi"),
+            reqwest::Method::POST,
+            "/v1/memberships",
+            Some(body),
+            &[("Idempotency-Key", "add-barbara")],
+        )
+        .await
+        .expect(500);
     assert_eq!(reply.content_type, "application/problem+json");
     assert!(
-        !reply.field("detail").as_str().unwrap().contains("broken"),
+        !reply.field("detail").as_str().unwrap().contains("disk"),
         "internal errors stay in the log"
     );
     let barbara = app.person(BARBARA).await;
@@ -35,6 +46,11 @@ async fn a_write_whose_task_cannot_be_enqueued_leaves_no_row_behind() {
         .await;
     assert_eq!(rows, 0);
     assert_eq!(app.count("SELECT count(*) FROM audit.event WHERE table_name = 'registry.membership' AND actor LIKE 'test pi%'").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM api.idempotency_key").await,
+        0,
+        "a request that failed holds no key"
+    );
 }
 
 #[tokio::test]
@@ -46,7 +62,7 @@ async fn a_write_the_database_refuses_enqueues_nothing() {
 }
 
 #[tokio::test]
-async fn adding_a_member_writes_the_membership_its_audit_record_and_its_task_together() {
+async fn adding_a_member_writes_the_membership_and_its_audit_record_and_enqueues_no_task() {
     let app = spawn_app().await;
     let allocation = app.allocation("che260001").await;
     let barbara = app.person(BARBARA).await;
@@ -58,17 +74,14 @@ async fn adding_a_member_writes_the_membership_its_audit_record_and_its_task_tog
         )
         .await
         .expect(201);
-    assert_eq!(reply.field("membership")["cap_su"], "250.5");
-    let task_id = reply.field("task_ids")[0].as_i64().unwrap();
-    let task = app
-        .get("admin", &format!("/v1/tasks/{task_id}"))
-        .await
-        .expect(200);
-    assert_eq!(task.field("task")["kind"], "membership.sync");
-    assert_eq!(task.field("task")["site"], "expanse");
-    assert_eq!(task.field("task")["lane"], "account:expanse/che260001");
-    assert_eq!(task.field("task")["payload"]["cap_su"], "250.5");
-    let membership_id = reply.field("membership")["id"].as_str().unwrap();
+    assert_eq!(reply.field("cap_su"), "250.5");
+    assert_eq!(reply.field("person_id"), &json!(barbara));
+    let membership_id = reply.field("id").as_str().unwrap();
+    assert_eq!(
+        reply.headers.get("location").unwrap(),
+        &format!("/v1/memberships/{membership_id}")
+    );
+    assert_eq!(app.count("SELECT count(*) FROM queue.task").await, 0);
     let audit = app
         .get(
             "reader",
@@ -84,7 +97,7 @@ async fn adding_a_member_writes_the_membership_its_audit_record_and_its_task_tog
             .unwrap()
             .starts_with("test pi (token ")
     );
-    // Changing the cap is a second audited change and a second task.
+    // Changing the cap is a second audited change, and enqueues no task either.
     let changed = app
         .call(
             Some("pi"),
@@ -94,19 +107,21 @@ async fn adding_a_member_writes_the_membership_its_audit_record_and_its_task_tog
         )
         .await
         .expect(200);
+    assert_eq!(changed.field("id"), membership_id);
+    assert_eq!(changed.field("cap_su"), &serde_json::Value::Null);
     assert_eq!(
-        changed.field("membership")["cap_su"],
-        serde_json::Value::Null
-    );
-    assert_eq!(
-        app.count("SELECT count(*) FROM queue.task WHERE kind = 'membership.sync'")
-            .await,
+        app.count(&format!(
+            "SELECT count(*) FROM audit.event WHERE table_name = 'registry.membership' \
+             AND row_key->>'id' = '{membership_id}'"
+        ))
+        .await,
         2
     );
+    assert_eq!(app.count("SELECT count(*) FROM queue.task").await, 0);
 }
 
 #[tokio::test]
-async fn an_approved_supplement_raises_the_balance_and_tells_the_site() {
+async fn an_approved_supplement_raises_the_balance_and_enqueues_no_task() {
     let app = spawn_app().await;
     let allocation = app.allocation("che260001").await;
     let submitted = app
@@ -141,14 +156,8 @@ async fn an_approved_supplement_raises_the_balance_and_tells_the_site() {
         .expect(200);
     assert_eq!(balance.field("granted_su"), "1234.5");
     assert_eq!(balance.field("balance_su"), "51234.5");
-    let task_id = decided.field("task_ids")[0].as_i64().unwrap();
-    let task = app
-        .get("admin", &format!("/v1/tasks/{task_id}"))
-        .await
-        .expect(200);
-    assert_eq!(task.field("task")["kind"], "allocation.sync");
-    assert_eq!(task.field("task")["payload"]["balance_su"], "51234.5");
-    assert!(task.field("attempts").as_array().unwrap().is_empty());
+    assert!(decided.body.get("task_ids").is_none(), "{:#}", decided.body);
+    assert_eq!(app.count("SELECT count(*) FROM queue.task").await, 0);
 }
 
 #[tokio::test]
