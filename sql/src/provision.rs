@@ -20,6 +20,7 @@ use crate::queue::Clock;
 use crate::statements::{
     PROVISION_CONNECTORS, PROVISION_DRIFT, PROVISION_RECONCILE, PROVISION_RECONCILE_DIRTY,
     PROVISION_REGISTER_CONNECTOR, PROVISION_SET_CLOCK, PROVISION_SUBJECTS, REGISTRY_ADVANCE_TIME,
+    REPORT_ACCESS_VERDICTS,
 };
 
 /// The subjects a connector manages (`provision.connector.model`).
@@ -330,4 +331,11 @@ pub async fn subjects(client: &impl GenericClient, site: &str) -> Result<Vec<Sub
 async fn set_clock(client: &impl GenericClient, clock: &Clock) -> Result<(), DbError> {
     query_one(client, bind!(PROVISION_SET_CLOCK, now = &clock.now())).await?;
     Ok(())
+}
+
+/// Every membership's row of `report.access_explain`, as JSON: its conditions and its verdict
+/// (`access`: granted, blocked or revoked), by cluster, account and user name.
+pub async fn access_verdicts(client: &impl GenericClient) -> Result<Vec<Value>, DbError> {
+    let rows = query(client, bind!(REPORT_ACCESS_VERDICTS)).await?;
+    Ok(rows.iter().map(|row| row.get("item")).collect())
 }
