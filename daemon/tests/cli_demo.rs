@@ -1,5 +1,6 @@
 //! `purser demo`, the README's main job, run as a user runs it: the whole story through the API
-//! with daemons running the example site scripts, on a database of the test's own.
+//! with daemons reconciling the sites through the example site programs of the script
+//! connector, on a database of the test's own.
 
 #![allow(clippy::unwrap_used)]
 
@@ -19,24 +20,50 @@ fn demo(database: &TestDatabase) -> std::process::Output {
 }
 
 #[tokio::test]
-async fn the_demo_walks_the_story_through_the_api_and_the_site_scripts() {
+async fn the_demo_walks_the_story_through_the_api_and_the_reconciler() {
     let database = TestDatabase::empty().await;
     let output = demo(&database);
     let story = support::stdout(&output);
     for line in [
+        "expanse: 2 account(s) and 5 association(s) created",
+        "delta: 1 account(s) and 2 association(s) created",
+        "expanse would run: sacctmgr -i add account name=che260001 parent=purser",
         "change request",
         "APPROVED: diff",
-        "allocation.sync on expanse: succeeded after 1 attempt(s), applied account:che260001",
-        "membership.sync on expanse: succeeded after 1 attempt(s), applied association:che260001/barbara",
+        "che260001 on expanse: updated (awarded_su 60000)",
+        "barbara on che260001: waits (no cluster account, so no association in provision.desired; no task failed)",
+        "barbara on che260001: created (cap_su 1000)",
+        "expanse would run: sacctmgr -i add user name=barbara account=che260001 GrpTRESMins=billing=60000",
         "7 records: 6 charges, 1 rejected",
+        "alan on che260001: blocked (under_cap false)",
+        "expanse would run: sacctmgr -i modify user name=alan where account=che260001 set GrpTRESMins=billing=300000 GrpSubmitJobs=0",
+        "alan on che260001: unblocked (under_cap true)",
+        "bio7 on delta: blocked (balance_positive false), with its 2 associations",
+        "delta would run: sacctmgr -i modify account name=bio7 set",
+        "bio7 on delta: unblocked (awarded_su 2000), with its 2 associations",
         "Barbara on che260001: charged 16 of her 1000 SU cap",
-        "denied: not under cap",
+        "alan       che260001    on expanse  granted",
     ] {
         assert!(
             story.contains(line),
             "the demo's output lacks {line:?}:\n{story}"
         );
     }
+    // The steps come in the story's order.
+    let steps: Vec<usize> = [
+        "created",
+        "updated (awarded_su 60000)",
+        "barbara on che260001: waits",
+        "barbara on che260001: created",
+        "alan on che260001: blocked",
+        "alan on che260001: unblocked",
+        "bio7 on delta: blocked",
+        "bio7 on delta: unblocked",
+    ]
+    .iter()
+    .map(|step| story.find(step).unwrap())
+    .collect();
+    assert!(steps.is_sorted(), "{story}");
     let client = database.pool().connection().await.unwrap();
     let violations: i64 = client
         .query_one("SELECT count(*) FROM report.ledger_violations", &[])
@@ -44,6 +71,19 @@ async fn the_demo_walks_the_story_through_the_api_and_the_site_scripts() {
         .unwrap()
         .get(0);
     assert_eq!(violations, 0);
+    let dead: i64 = client
+        .query_one("SELECT count(*) FROM queue.task WHERE state = 'dead'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(dead, 0, "{story}");
+    // The sites hold what the registry wants.
+    let drift: i64 = client
+        .query_one("SELECT count(*) FROM report.drift", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(drift, 0, "{story}");
 }
 
 #[tokio::test]
@@ -62,7 +102,7 @@ async fn the_demo_prints_balances_by_account_with_dearer_gpus_after_july() {
     assert_eq!(
         table,
         [
-            ["bio7", "5000", "0", "0", "5000"],
+            ["bio7", "5000", "-3000", "0", "2000"],
             ["che260001", "50000", "10000", "13936", "46064"],
             ["phy260002", "20000", "0", "64", "19936"],
         ],

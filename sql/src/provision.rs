@@ -18,9 +18,9 @@ use crate::error::DbError;
 use crate::pool::{begin, commit, execute, query, query_one};
 use crate::queue::Clock;
 use crate::statements::{
-    PLAN_PRUNE, PROVISION_CONNECTORS, PROVISION_RECONCILE, PROVISION_RECONCILE_DIRTY,
-    PROVISION_REGISTER_CONNECTOR, PROVISION_SET_CLOCK, PROVISION_UNREGISTER_OTHERS,
-    REGISTRY_ADVANCE_TIME,
+    PLAN_PRUNE, PROVISION_CONNECTORS, PROVISION_DRIFT, PROVISION_RECONCILE,
+    PROVISION_RECONCILE_DIRTY, PROVISION_REGISTER_CONNECTOR, PROVISION_SET_CLOCK,
+    PROVISION_SUBJECTS, PROVISION_UNREGISTER_OTHERS, REGISTRY_ADVANCE_TIME, REPORT_ACCESS_VERDICTS,
 };
 
 /// The subjects a connector manages (`provision.connector.model`).
@@ -326,8 +326,84 @@ pub async fn prune_plans(
     .get("deleted"))
 }
 
+/// One subject of a site's drift (`report.drift`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Drift {
+    /// The connector that would act.
+    pub connector: String,
+    /// The subject.
+    pub subject: String,
+    /// create, update, block, unblock, delete or conflict.
+    pub action: String,
+    /// What the site was observed to hold.
+    pub from: Option<Value>,
+    /// What it should hold.
+    pub to: Option<Value>,
+    /// The conditions that decided it.
+    pub why: Value,
+}
+
+/// A site's drift, by connector and subject: empty when every connector's last observation
+/// matches what the registry wants. Read at the database's clock.
+pub async fn drift(client: &impl GenericClient, site: &str) -> Result<Vec<Drift>, DbError> {
+    let rows = query(client, bind!(PROVISION_DRIFT, site = &site)).await?;
+    Ok(rows
+        .iter()
+        .map(|row| Drift {
+            connector: row.get("connector"),
+            subject: row.get("subject"),
+            action: row.get("action"),
+            from: row.get("from_state"),
+            to: row.get("to_state"),
+            why: row.get("why"),
+        })
+        .collect())
+}
+
+/// One subject of a site, as the registry wants it and as its connector last saw it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Subject {
+    /// The connector.
+    pub connector: String,
+    /// The subject, e.g. `association/che260001/alan`.
+    pub subject: String,
+    /// Whether the registry derives it (`provision.desired` has a row for it).
+    pub derived: bool,
+    /// What the registry wants it to hold; `None`: nothing (it must not exist, or it is not
+    /// derived).
+    pub desired: Option<Value>,
+    /// What the connector last saw it hold (`provision.observed`); `None`: not observed.
+    pub observed: Option<Value>,
+    /// When it was observed.
+    pub observed_at: Option<DateTime<Utc>>,
+}
+
+/// Every subject of a site that the registry derives or a connector observed, by connector and
+/// subject. Read at the database's clock.
+pub async fn subjects(client: &impl GenericClient, site: &str) -> Result<Vec<Subject>, DbError> {
+    let rows = query(client, bind!(PROVISION_SUBJECTS, site = &site)).await?;
+    Ok(rows
+        .iter()
+        .map(|row| Subject {
+            connector: row.get("connector"),
+            subject: row.get("subject"),
+            derived: row.get("derived"),
+            desired: row.get("desired_state"),
+            observed: row.get("observed_state"),
+            observed_at: row.get("observed_at"),
+        })
+        .collect())
+}
+
 /// Sets the time the transaction decides access at (`registry.now()`).
 async fn set_clock(client: &impl GenericClient, clock: &Clock) -> Result<(), DbError> {
     query_one(client, bind!(PROVISION_SET_CLOCK, now = &clock.now())).await?;
     Ok(())
+}
+
+/// Every membership's row of `report.access_explain`, as JSON: its conditions and its verdict
+/// (`access`: granted, blocked or revoked), by cluster, account and user name.
+pub async fn access_verdicts(client: &impl GenericClient) -> Result<Vec<Value>, DbError> {
+    let rows = query(client, bind!(REPORT_ACCESS_VERDICTS)).await?;
+    Ok(rows.iter().map(|row| row.get("item")).collect())
 }

@@ -149,6 +149,9 @@ statements! {
     PROVISION_RECONCILE = "provision_reconcile" (site: TEXT, connector: TEXT, scopes: TEXT_ARRAY, allow_mass_delete: BOOL, dry_run: BOOL);
     PLAN_PRUNE = "plan_prune" (site: TEXT, before: TIMESTAMPTZ, limit: INT8);
     PROVISION_RECONCILE_DIRTY = "provision_reconcile_dirty" (site: TEXT, most: INT4);
+    PROVISION_DRIFT = "provision_drift" (site: TEXT);
+    PROVISION_SUBJECTS = "provision_subjects" (site: TEXT);
+    REPORT_ACCESS_VERDICTS = "report_access_verdicts" ();
     REGISTRY_ADVANCE_TIME = "registry_advance_time" (site: TEXT);
     UNSCHEDULE = "unschedule" (name: TEXT);
     SITE_ROLE_CREATE = "site_role_create" (role_name: TEXT, site: TEXT, password_verifier: TEXT);
