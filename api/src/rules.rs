@@ -213,6 +213,9 @@ enum_rules! {
     DiffKind = ["supplement", "adjustment", "transfer", "status", "end_date"];
     /// Where a task stands.
     TaskState = ["waiting", "queued", "running", "succeeded", "dead", "cancelled"];
+    /// An access verdict: granted; blocked (no new jobs, running jobs finish); revoked (access
+    /// removed).
+    AccessVerdict = ["granted", "blocked", "revoked"];
 }
 
 /// Items per page: 1 to [`crate::page::MAX_LIMIT`], default [`crate::page::DEFAULT_LIMIT`].

@@ -18,7 +18,7 @@ use crate::openapi::Problems;
 use crate::page::Page;
 use crate::problem::ApiError;
 use crate::routes::{PagedInScope, REGISTRY_READERS, list_in_scope};
-use crate::rules::Limit;
+use crate::rules::{AccessVerdict, Limit};
 
 /// A grant: this person should have access under this allocation's account on this cluster.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -72,6 +72,11 @@ pub struct AccessExplanation {
     pub under_resource_limits: bool,
     /// All of the above: access is granted.
     pub granted: bool,
+    /// The verdict the site enacts: granted; blocked (the allocation is blocked, the
+    /// membership suspended or the member at her cap); revoked (the person is inactive, the
+    /// membership removed, not yet begun or ended).
+    #[schema(value_type = AccessVerdict)]
+    pub access: String,
 }
 
 /// Which grants to list.

@@ -420,6 +420,10 @@ async fn deactivating_a_person_ends_their_access_everywhere_and_enqueues_no_task
         "a membership on expanse and one on delta"
     );
     assert!(items.iter().all(|item| item["granted"] == false));
+    assert!(
+        items.iter().all(|item| item["access"] == "revoked"),
+        "a person made inactive loses access, not just new jobs"
+    );
     let events = app
         .count(&format!(
             "SELECT count(*) FROM audit.event WHERE table_name = 'registry.person' \
