@@ -1007,7 +1007,8 @@ BEGIN
     SELECT m.advanced_to INTO since FROM provision.time_mark m WHERE m.site = advance_time.site FOR UPDATE;
     INSERT INTO provision.time_mark AS m (site, advanced_to) VALUES (advance_time.site, clock)
     ON CONFLICT (site) DO UPDATE SET advanced_to = excluded.advanced_to;
-    since := coalesce(since, '-infinity');
+    -- A first run marks nothing: a connector's first full plan covers every account.
+    since := coalesce(since, clock);
     PERFORM provision.mark_allocations(array_agg(DISTINCT x.id))
     FROM (SELECT a.id FROM registry.allocation a JOIN registry.cluster c ON c.id = a.cluster_id
           WHERE c.name = advance_time.site
