@@ -64,6 +64,20 @@ async fn drift(database: &TestDatabase) -> i64 {
     .await
 }
 
+/// Waits until the site holds the demo centre's 7 subjects and nothing drifts.
+async fn wait_until_the_site_matches(database: &TestDatabase) {
+    wait_until("the site holds what the registry says", || async {
+        scalar(
+            database.pool(),
+            "SELECT count(*) FROM provision.observed WHERE site = 'expanse'",
+        )
+        .await
+            == 7
+            && drift(database).await == 0
+    })
+    .await;
+}
+
 async fn observed_status(database: &TestDatabase, subject: &str) -> Option<String> {
     let client = database.pool().connection().await.unwrap();
     client
@@ -93,16 +107,7 @@ async fn a_daemon_makes_a_new_site_match_and_a_plain_sql_change_reaches_it_withi
         "expanse",
         "daemon.log",
     )]);
-    wait_until("the site holds what the registry says", || async {
-        scalar(
-            database.pool(),
-            "SELECT count(*) FROM provision.observed WHERE site = 'expanse'",
-        )
-        .await
-            == 7
-            && drift(&database).await == 0
-    })
-    .await;
+    wait_until_the_site_matches(&database).await;
 
     // An admin suspends a membership in psql: the trigger marks the account, the daemon hears
     // of it and blocks the association. Nobody calls anything.
@@ -155,16 +160,7 @@ async fn a_daemon_killed_while_an_action_runs_leaves_its_successor_to_converge_w
         "expanse",
         "second.log",
     )]);
-    wait_until("the site converges", || async {
-        scalar(
-            database.pool(),
-            "SELECT count(*) FROM provision.observed WHERE site = 'expanse'",
-        )
-        .await
-            == 7
-            && drift(&database).await == 0
-    })
-    .await;
+    wait_until_the_site_matches(&database).await;
     daemons.stop().await;
 
     // Each subject was applied under one task: the successor's plans found the first daemon's

@@ -365,34 +365,6 @@ $$;
 COMMENT ON FUNCTION provision.drift_action(jsonb, boolean, jsonb, boolean) IS
     'The drift rule: create (desired, not observed), conflict (desired, held outside the connector''s ownership: never acted on), block or unblock (the status differs), update (another desired key differs), delete (observed and managed, not desired), or NULL (nothing to do).';
 
-CREATE VIEW report.drift AS
-SELECT coalesce(d.site, o.site) AS site,
-       coalesce(d.connector, o.connector) AS connector,
-       coalesce(d.subject, o.subject) AS subject,
-       provision.drift_action(d.state, o.subject IS NOT NULL, o.state, coalesce(o.managed, true)) AS action,
-       o.state AS from_state,
-       d.state AS to_state,
-       coalesce(d.why, jsonb_build_object('access', 'unknown', 'note', 'the registry has nothing that grants it')) AS why,
-       d.scope,
-       d.allocation_id,
-       o.observed_at
-FROM provision.desired d
-FULL JOIN provision.observed o ON o.site = d.site AND o.connector = d.connector AND o.subject = d.subject
-WHERE provision.drift_action(d.state, o.subject IS NOT NULL, o.state, coalesce(o.managed, true)) IS NOT NULL;
-COMMENT ON VIEW report.drift IS
-    'The plan: every subject where desired and observed state differ, with the action that would fix it, from → to, and why. '
-    'What action is needed at site X, and why: SELECT subject, action, why FROM report.drift WHERE site = ''X''. provision.reconcile enqueues it (purser reconcile).';
-COMMENT ON COLUMN report.drift.site IS 'The site.';
-COMMENT ON COLUMN report.drift.connector IS 'The connector that would act.';
-COMMENT ON COLUMN report.drift.subject IS 'The subject.';
-COMMENT ON COLUMN report.drift.action IS 'create, update, block, unblock, delete, or conflict (held by the site outside the connector''s ownership: reported, never acted on).';
-COMMENT ON COLUMN report.drift.from_state IS 'What the site was observed to hold; NULL: nothing.';
-COMMENT ON COLUMN report.drift.to_state IS 'What it should hold; NULL: nothing (delete).';
-COMMENT ON COLUMN report.drift.why IS 'The conditions that decided the desired state.';
-COMMENT ON COLUMN report.drift.scope IS 'The account it belongs to, when the registry knows it.';
-COMMENT ON COLUMN report.drift.allocation_id IS 'The allocation it derives from, when the registry knows it.';
-COMMENT ON COLUMN report.drift.observed_at IS 'When the site was observed holding from_state.';
-
 CREATE TABLE provision.plan (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     site text NOT NULL,
@@ -623,7 +595,8 @@ CREATE TYPE provision.planned_action AS (
     to_state jsonb,
     context jsonb,
     why jsonb,
-    requires text[]
+    requires text[],
+    observed_at timestamptz
 );
 COMMENT ON TYPE provision.planned_action IS 'One row of a plan, as provision.reconcile computes it.';
 
@@ -641,12 +614,15 @@ BEGIN
                provision.drift_action(d.state, o.subject IS NOT NULL, o.state, coalesce(o.managed, true)),
                o.state, d.state, d.context,
                coalesce(d.why, jsonb_build_object('access', 'unknown', 'note', 'the registry has nothing that grants it')),
-               d.requires
+               d.requires, o.observed_at
         FROM (SELECT * FROM provision.desired x WHERE x.site = plan_of.site AND x.connector = plan_of.connector) d
         FULL JOIN (SELECT * FROM provision.observed y WHERE y.site = plan_of.site AND y.connector = plan_of.connector) o
                ON o.subject = d.subject
         WHERE provision.drift_action(d.state, o.subject IS NOT NULL, o.state, coalesce(o.managed, true)) IS NOT NULL;
     ELSE
+        -- The same comparison as above, restricted: a branch of its own, so each has a plan
+        -- that reads only its rows (the daemons' sessions use generic plans, where
+        -- "scopes IS NULL OR scope = ANY (scopes)" would read every account's).
         -- A partial plan covers the accounts' subjects on both sides: what the registry derives
         -- for them, and what the site holds under them (an association whose member lost her
         -- cluster account or changed her username is no longer derived, but still held).
@@ -655,7 +631,7 @@ BEGIN
                provision.drift_action(d.state, o.subject IS NOT NULL, o.state, coalesce(o.managed, true)),
                o.state, d.state, d.context,
                coalesce(d.why, jsonb_build_object('access', 'unknown', 'note', 'the registry has nothing that grants it')),
-               d.requires
+               d.requires, o.observed_at
         FROM (SELECT * FROM provision.desired x
               WHERE x.site = plan_of.site AND x.connector = plan_of.connector AND x.scope = ANY (plan_of.scopes)) d
         FULL JOIN (SELECT * FROM provision.observed y
@@ -667,6 +643,36 @@ END;
 $$;
 COMMENT ON FUNCTION provision.plan_of(text, text, text[]) IS
     'The drift of one connector of a site (report.drift''s rows for it), all of it or that of some accounts, without enqueueing anything.';
+
+-- The drift of every connector of every site: plan_of is the one place the comparison is
+-- written (a site's filter reaches it through the connector's row).
+CREATE VIEW report.drift AS
+SELECT k.site,
+       k.connector,
+       p.subject,
+       p.action,
+       p.from_state,
+       p.to_state,
+       p.why,
+       p.scope,
+       p.allocation_id,
+       p.observed_at
+FROM provision.connector k
+CROSS JOIN LATERAL provision.plan_of(k.site, k.connector) p;
+COMMENT ON VIEW report.drift IS
+    'The plan: every subject where desired and observed state differ, with the action that would fix it, from → to, and why. '
+    'What action is needed at site X, and why: SELECT subject, action, why FROM report.drift WHERE site = ''X''. provision.reconcile enqueues it (purser reconcile).';
+COMMENT ON COLUMN report.drift.site IS 'The site.';
+COMMENT ON COLUMN report.drift.connector IS 'The connector that would act.';
+COMMENT ON COLUMN report.drift.subject IS 'The subject.';
+COMMENT ON COLUMN report.drift.action IS 'create, update, block, unblock, delete, or conflict (held by the site outside the connector''s ownership: reported, never acted on).';
+COMMENT ON COLUMN report.drift.from_state IS 'What the site was observed to hold; NULL: nothing.';
+COMMENT ON COLUMN report.drift.to_state IS 'What it should hold; NULL: nothing (delete).';
+COMMENT ON COLUMN report.drift.why IS 'The conditions that decided the desired state.';
+COMMENT ON COLUMN report.drift.scope IS 'The account it belongs to, when the registry knows it.';
+COMMENT ON COLUMN report.drift.allocation_id IS 'The allocation it derives from, when the registry knows it.';
+COMMENT ON COLUMN report.drift.observed_at IS 'When the site was observed holding from_state.';
+
 
 CREATE FUNCTION provision.reconcile(
     site text,
