@@ -73,7 +73,7 @@ SELECT a.id AS allocation_id,
                  AND NOT limits.reached
             THEN 'granted' ELSE 'blocked' END AS access
 FROM registry.allocation a
-CROSS JOIN (SELECT registry.now() AS now) clock
+CROSS JOIN (SELECT (SELECT registry.now()) AS now) clock
 JOIN registry.allocation_total t ON t.allocation_id = a.id
 JOIN registry.project p ON p.id = a.project_id
 JOIN registry.cluster c ON c.id = a.cluster_id
@@ -125,7 +125,7 @@ SELECT m.person_id,
             WHEN x.access = 'granted' AND m.status = 'active' AND member.under_cap THEN 'granted'
             ELSE 'blocked' END AS access
 FROM registry.membership m
-CROSS JOIN (SELECT registry.now() AS now) clock
+CROSS JOIN (SELECT (SELECT registry.now()) AS now) clock
 JOIN registry.person pe ON pe.id = m.person_id
 JOIN report.allocation_access x ON x.allocation_id = m.allocation_id
 LEFT JOIN registry.member_total mt ON mt.allocation_id = m.allocation_id AND mt.person_id = m.person_id
@@ -194,10 +194,14 @@ COMMENT ON VIEW provision.account_allocation IS
 
 CREATE INDEX allocation_account ON registry.allocation (account_name);
 
+-- An account's subject and scope name it as provision.account_allocation does (the same
+-- value as its allocation's), so a partial plan's accounts reach that view's DISTINCT ON and
+-- the account index instead of ordering every allocation. (An association's keep the
+-- allocation's: the membership side is the one a partial plan must narrow there.)
 CREATE VIEW provision.desired_accounts AS
 SELECT x.cluster_name AS site,
-       'account/' || x.account_name AS subject,
-       x.account_name AS scope,
+       'account/' || aa.account_name AS subject,
+       aa.account_name AS scope,
        x.allocation_id,
        jsonb_build_object(
            'account', x.account_name,
@@ -662,12 +666,12 @@ DECLARE
     withheld integer := 0;
     new_plan bigint;
     new_target text;
+    seen jsonb;
     pending record;
     repeats integer;
     due timestamptz;
     depends bigint[];
     new_task bigint;
-    tasks jsonb := '{}';
     enqueued integer := 0;
     task_lane text := 'reconcile:' || reconcile.connector;
 BEGIN
@@ -688,6 +692,13 @@ BEGIN
       INTO planned
     FROM provision.plan_of(reconcile.site, reconcile.connector, reconcile.scopes) x;
     planned := coalesce(planned, '{}');
+    -- The planned subjects some plan acted on before, found in one probe: only their actions
+    -- can be on their way or repeat a target (below). A subject never acted on (every subject
+    -- of a first plan) skips both lookups.
+    SELECT coalesce(jsonb_object_agg(x.subject, true), '{}') INTO seen
+    FROM (SELECT DISTINCT a.subject FROM provision.action a
+          WHERE a.site = reconcile.site AND a.connector = reconcile.connector
+            AND a.subject IN (SELECT y.subject FROM unnest(planned) y)) x;
 
     -- Guard rails.
     SELECT count(*) INTO deletes FROM unnest(planned) x WHERE x.action = 'delete';
@@ -697,10 +708,14 @@ BEGIN
         withheld := deletes;
         deletes := 0;
     END IF;
-    SELECT count(*) INTO managed FROM provision.observed o
-    WHERE o.site = reconcile.site AND o.connector = reconcile.connector AND o.managed;
-    threshold := greatest(k.mass_delete_minimum, floor(k.mass_delete_percent::numeric / 100 * managed)::integer);
-    IF deletes > threshold AND NOT allow_mass_delete THEN
+    -- Counted only when the plan deletes: no threshold refuses a plan without deletes, and
+    -- counting a site's subjects would cost a partial plan more than its own work.
+    IF deletes > 0 THEN
+        SELECT count(*) INTO managed FROM provision.observed o
+        WHERE o.site = reconcile.site AND o.connector = reconcile.connector AND o.managed;
+        threshold := greatest(k.mass_delete_minimum, floor(k.mass_delete_percent::numeric / 100 * managed)::integer);
+    END IF;
+    IF deletes > 0 AND deletes > threshold AND NOT allow_mass_delete THEN
         refusal := format('the plan deletes %s of the %s subjects connector %s manages on site %s, more than its threshold of %s (%s%%, at least %s), so nothing was applied: '
                           'check report.drift, then run purser reconcile --site %s --allow-mass-delete to apply it',
                           deletes, managed, reconcile.connector, reconcile.site, threshold, k.mass_delete_percent, k.mass_delete_minimum, reconcile.site);
@@ -738,11 +753,10 @@ BEGIN
         SELECT a.task_id, a.target, t.state INTO pending
         FROM provision.action a
         JOIN queue.task t ON t.id = a.task_id AND t.state IN ('waiting', 'queued', 'running')
-        WHERE a.site = reconcile.site AND a.connector = reconcile.connector AND a.subject = p.subject
+        WHERE seen ? p.subject AND a.site = reconcile.site AND a.connector = reconcile.connector AND a.subject = p.subject
         ORDER BY a.id DESC
         LIMIT 1;
         IF pending.task_id IS NOT NULL AND pending.target = new_target THEN
-            tasks := tasks || jsonb_build_object(p.subject, pending.task_id);
             RETURN QUERY SELECT new_plan, p.subject, p.action, p.from_state, p.to_state, p.why, pending.task_id, NULL::timestamptz,
                 'already enqueued';
             CONTINUE;
@@ -752,7 +766,7 @@ BEGIN
         -- site reported another state back, or the task died): back off, 1 minute doubling
         -- to an hour, so a connector that cannot converge does not spin.
         SELECT count(*) INTO repeats FROM provision.action a
-        WHERE a.site = reconcile.site AND a.connector = reconcile.connector AND a.subject = p.subject
+        WHERE seen ? p.subject AND a.site = reconcile.site AND a.connector = reconcile.connector AND a.subject = p.subject
           AND a.target = new_target AND a.planned_at > clock - interval '1 day';
         due := CASE WHEN repeats = 0 THEN clock
                     ELSE clock + least(interval '1 minute' * power(2, least(repeats - 1, 10)), interval '1 hour') END;
@@ -774,7 +788,9 @@ BEGIN
         END IF;
         depends := NULL;
         IF p.action <> 'delete' AND p.requires IS NOT NULL AND cardinality(p.requires) > 0 THEN
-            SELECT array_agg(DISTINCT coalesce((tasks ->> r)::bigint, open.task_id)) FILTER (WHERE coalesce((tasks ->> r)::bigint, open.task_id) IS NOT NULL)
+            -- A required subject's latest unfinished task: the one this plan just enqueued or
+            -- found on its way (requirements come first in the plan), else an earlier plan's.
+            SELECT array_agg(DISTINCT open.task_id) FILTER (WHERE open.task_id IS NOT NULL)
               INTO depends
             FROM unnest(p.requires) r
             LEFT JOIN LATERAL (SELECT a.task_id FROM provision.action a
@@ -794,7 +810,6 @@ BEGIN
             depends_on => depends);
         INSERT INTO provision.action (plan_id, site, connector, subject, scope, action, planned_at, from_state, to_state, why, task_id, target)
         VALUES (new_plan, reconcile.site, reconcile.connector, p.subject, p.scope, p.action, clock, p.from_state, p.to_state, p.why, new_task, new_target);
-        tasks := tasks || jsonb_build_object(p.subject, new_task);
         enqueued := enqueued + 1;
         RETURN QUERY SELECT new_plan, p.subject, p.action, p.from_state, p.to_state, p.why, new_task, due,
             CASE WHEN pending.task_id IS NOT NULL AND pending.state <> 'running'
