@@ -73,7 +73,7 @@ SELECT a.id AS allocation_id,
                  AND NOT limits.reached
             THEN 'granted' ELSE 'blocked' END AS access
 FROM registry.allocation a
-CROSS JOIN (SELECT registry.now() AS now) clock
+CROSS JOIN (SELECT (SELECT registry.now()) AS now) clock
 JOIN registry.allocation_total t ON t.allocation_id = a.id
 JOIN registry.project p ON p.id = a.project_id
 JOIN registry.cluster c ON c.id = a.cluster_id
@@ -125,7 +125,7 @@ SELECT m.person_id,
             WHEN x.access = 'granted' AND m.status = 'active' AND member.under_cap THEN 'granted'
             ELSE 'blocked' END AS access
 FROM registry.membership m
-CROSS JOIN (SELECT registry.now() AS now) clock
+CROSS JOIN (SELECT (SELECT registry.now()) AS now) clock
 JOIN registry.person pe ON pe.id = m.person_id
 JOIN report.allocation_access x ON x.allocation_id = m.allocation_id
 LEFT JOIN registry.member_total mt ON mt.allocation_id = m.allocation_id AND mt.person_id = m.person_id
@@ -206,10 +206,13 @@ COMMENT ON COLUMN provision.account_allocation.allocation_id IS 'The allocation 
 
 CREATE INDEX allocation_account ON registry.allocation (account_name);
 
+-- An account's subject and scope name it as provision.account_allocation does (the same
+-- value as its allocation's), so a partial plan's accounts reach that view's DISTINCT ON and
+-- the account index instead of ordering every allocation.
 CREATE VIEW provision.desired_accounts AS
 SELECT x.cluster_name AS site,
-       'account/' || x.account_name AS subject,
-       x.account_name AS scope,
+       'account/' || aa.account_name AS subject,
+       aa.account_name AS scope,
        x.allocation_id,
        jsonb_build_object(
            'account', x.account_name,
@@ -603,42 +606,67 @@ COMMENT ON TYPE provision.planned_action IS 'One row of a plan, as provision.rec
 -- The plan of one connector of a site: every drifted subject (scopes NULL) or those of the
 -- given accounts. Deletes come after everything else, deepest names first (associations
 -- before their account); the rest in the order of what they require (accounts first).
+CREATE TYPE provision.drifted_subject AS (
+    subject text,
+    scope text,
+    action text,
+    from_state jsonb,
+    to_state jsonb,
+    observed_at timestamptz
+);
+COMMENT ON TYPE provision.drifted_subject IS 'A subject whose desired and observed states differ, before its why is looked up (provision.plan_of).';
+
 CREATE FUNCTION provision.plan_of(site text, connector text, scopes text[] DEFAULT NULL)
 RETURNS SETOF provision.planned_action
 LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_column
+DECLARE
+    drifted provision.drifted_subject[];
 BEGIN
+    -- First the states alone: most subjects match, and building every subject's context and
+    -- why (more than half the cost of a pass over a site) is wasted on them.
     IF scopes IS NULL THEN
-        RETURN QUERY
-        SELECT coalesce(d.subject, o.subject), coalesce(d.scope, o.scope), d.allocation_id,
-               provision.drift_action(d.state, o.subject IS NOT NULL, o.state, coalesce(o.managed, true)),
-               o.state, d.state, d.context,
-               coalesce(d.why, jsonb_build_object('access', 'unknown', 'note', 'the registry has nothing that grants it')),
-               d.requires, o.observed_at
-        FROM (SELECT * FROM provision.desired x WHERE x.site = plan_of.site AND x.connector = plan_of.connector) d
-        FULL JOIN (SELECT * FROM provision.observed y WHERE y.site = plan_of.site AND y.connector = plan_of.connector) o
+        SELECT array_agg(ROW(coalesce(d.subject, o.subject), coalesce(d.scope, o.scope),
+                             provision.drift_action(d.state, o.subject IS NOT NULL, o.state, coalesce(o.managed, true)),
+                             o.state, d.state, o.observed_at)::provision.drifted_subject)
+          INTO drifted
+        FROM (SELECT x.subject, x.scope, x.state FROM provision.desired x
+              WHERE x.site = plan_of.site AND x.connector = plan_of.connector) d
+        FULL JOIN (SELECT y.subject, y.scope, y.state, y.managed, y.observed_at FROM provision.observed y
+                   WHERE y.site = plan_of.site AND y.connector = plan_of.connector) o
                ON o.subject = d.subject
         WHERE provision.drift_action(d.state, o.subject IS NOT NULL, o.state, coalesce(o.managed, true)) IS NOT NULL;
     ELSE
-        -- The same comparison as above, restricted: a branch of its own, so each has a plan
-        -- that reads only its rows (the daemons' sessions use generic plans, where
-        -- "scopes IS NULL OR scope = ANY (scopes)" would read every account's).
-        -- A partial plan covers the accounts' subjects on both sides: what the registry derives
-        -- for them, and what the site holds under them (an association whose member lost her
-        -- cluster account or changed her username is no longer derived, but still held).
-        RETURN QUERY
-        SELECT coalesce(d.subject, o.subject), coalesce(d.scope, o.scope), d.allocation_id,
-               provision.drift_action(d.state, o.subject IS NOT NULL, o.state, coalesce(o.managed, true)),
-               o.state, d.state, d.context,
-               coalesce(d.why, jsonb_build_object('access', 'unknown', 'note', 'the registry has nothing that grants it')),
-               d.requires, o.observed_at
-        FROM (SELECT * FROM provision.desired x
+        -- The same comparison, restricted: a branch of its own, so each has a plan that reads
+        -- only its rows (the daemons' sessions use generic plans, where "scopes IS NULL OR
+        -- scope = ANY (scopes)" would read every account's). A partial plan covers the
+        -- accounts' subjects on both sides: what the registry derives for them, and what the
+        -- site holds under them (an association whose member lost her cluster account or
+        -- changed her username is no longer derived, but still held).
+        SELECT array_agg(ROW(coalesce(d.subject, o.subject), coalesce(d.scope, o.scope),
+                             provision.drift_action(d.state, o.subject IS NOT NULL, o.state, coalesce(o.managed, true)),
+                             o.state, d.state, o.observed_at)::provision.drifted_subject)
+          INTO drifted
+        FROM (SELECT x.subject, x.scope, x.state FROM provision.desired x
               WHERE x.site = plan_of.site AND x.connector = plan_of.connector AND x.scope = ANY (plan_of.scopes)) d
-        FULL JOIN (SELECT * FROM provision.observed y
+        FULL JOIN (SELECT y.subject, y.scope, y.state, y.managed, y.observed_at FROM provision.observed y
                    WHERE y.site = plan_of.site AND y.connector = plan_of.connector AND y.scope = ANY (plan_of.scopes)) o
                ON o.subject = d.subject
         WHERE provision.drift_action(d.state, o.subject IS NOT NULL, o.state, coalesce(o.managed, true)) IS NOT NULL;
     END IF;
+    IF drifted IS NULL THEN
+        RETURN;
+    END IF;
+    -- Then why, and what an action carries, for the accounts that drifted only.
+    RETURN QUERY
+    SELECT dr.subject, dr.scope, d.allocation_id, dr.action, dr.from_state, dr.to_state, d.context,
+           coalesce(d.why, jsonb_build_object('access', 'unknown', 'note', 'the registry has nothing that grants it')),
+           d.requires, dr.observed_at
+    FROM unnest(drifted) dr
+    LEFT JOIN (SELECT x.subject, x.allocation_id, x.context, x.why, x.requires FROM provision.desired x
+               WHERE x.site = plan_of.site AND x.connector = plan_of.connector
+                 AND x.scope = ANY (ARRAY(SELECT DISTINCT y.scope FROM unnest(drifted) y))) d
+           ON d.subject = dr.subject;
 END;
 $$;
 COMMENT ON FUNCTION provision.plan_of(text, text, text[]) IS
@@ -696,16 +724,16 @@ DECLARE
     withheld integer := 0;
     new_plan bigint;
     new_target text;
-    pending record;
+    pending_task bigint;
+    pending_state queue.task_state;
     open_tasks jsonb;
+    recent jsonb;
     stale record;
     current_state queue.task_state;
     repeats integer;
-    last_try timestamptz;
     due timestamptz;
     depends bigint[];
     new_task bigint;
-    tasks jsonb := '{}';
     enqueued integer := 0;
     task_lane text := 'reconcile:' || reconcile.connector;
 BEGIN
@@ -748,10 +776,14 @@ BEGIN
         withheld := deletes;
         deletes := 0;
     END IF;
-    SELECT count(*) INTO managed FROM provision.observed o
-    WHERE o.site = reconcile.site AND o.connector = reconcile.connector AND o.managed;
-    threshold := greatest(k.mass_delete_minimum, floor(k.mass_delete_percent::numeric / 100 * managed)::integer);
-    IF deletes > threshold AND NOT allow_mass_delete THEN
+    -- Counted only when the plan deletes: no threshold refuses a plan without deletes, and
+    -- counting a site's subjects would cost a partial plan more than its own work.
+    IF deletes > 0 THEN
+        SELECT count(*) INTO managed FROM provision.observed o
+        WHERE o.site = reconcile.site AND o.connector = reconcile.connector AND o.managed;
+        threshold := greatest(k.mass_delete_minimum, floor(k.mass_delete_percent::numeric / 100 * managed)::integer);
+    END IF;
+    IF deletes > 0 AND deletes > threshold AND NOT allow_mass_delete THEN
         refusal := format('the plan deletes %s of the %s subjects connector %s manages on site %s, more than its threshold of %s (%s%%, at least %s), so nothing was applied: '
                           'check report.drift, then run purser reconcile --site %s --allow-mass-delete to apply it',
                           deletes, managed, reconcile.connector, reconcile.site, threshold, k.mass_delete_percent, k.mass_delete_minimum, reconcile.site);
@@ -782,20 +814,46 @@ BEGIN
         END LOOP;
     END IF;
 
+    -- Each target planned in the last day: how often, and when last. Read once, looked up per
+    -- action (a first plan has none).
+    SELECT coalesce(jsonb_object_agg(r.target, jsonb_build_object('count', r.count, 'last', r.last)), '{}')
+      INTO recent
+    FROM (SELECT a.target, count(*) AS count, max(a.planned_at) AS last
+          FROM provision.action a
+          LEFT JOIN queue.task t ON t.id = a.task_id
+          WHERE a.site = reconcile.site AND a.connector = reconcile.connector
+            AND (reconcile.scopes IS NULL OR a.scope = ANY (reconcile.scopes))
+            AND a.planned_at > clock - interval '1 day'
+            -- A superseded action never ran: it proves nothing about the site.
+            AND t.state IS DISTINCT FROM 'cancelled'
+          GROUP BY a.target) r;
+
     FOREACH p IN ARRAY planned LOOP
+        plan_id := new_plan;
+        subject := p.subject;
+        action := p.action;
+        from_state := p.from_state;
+        to_state := p.to_state;
+        why := p.why;
+        task_id := NULL;
+        run_at := NULL;
+        note := NULL;
         IF p.action = 'conflict' THEN
-            RETURN QUERY SELECT new_plan, p.subject, p.action, p.from_state, p.to_state, p.why, NULL::bigint, NULL::timestamptz,
-                'left alone', 'the site holds it outside what connector ' || reconcile.connector || ' manages: Purser leaves it alone';
+            outcome := 'left alone';
+            note := 'the site holds it outside what connector ' || reconcile.connector || ' manages: Purser leaves it alone';
+            RETURN NEXT;
             CONTINUE;
         END IF;
         IF p.action = 'delete' AND withheld > 0 THEN
-            RETURN QUERY SELECT new_plan, p.subject, p.action, p.from_state, p.to_state, p.why, NULL::bigint, NULL::timestamptz,
-                'withheld', 'the desired set of connector ' || reconcile.connector || ' on site ' || reconcile.site || ' is empty, and an empty desired set never deletes';
+            outcome := 'withheld';
+            note := 'the desired set of connector ' || reconcile.connector || ' on site ' || reconcile.site || ' is empty, and an empty desired set never deletes';
+            RETURN NEXT;
             CONTINUE;
         END IF;
         IF refusal IS NOT NULL THEN
-            RETURN QUERY SELECT new_plan, p.subject, p.action, p.from_state, p.to_state, p.why, NULL::bigint, NULL::timestamptz,
-                'refused', refusal;
+            outcome := 'refused';
+            note := refusal;
+            RETURN NEXT;
             CONTINUE;
         END IF;
 
@@ -805,17 +863,16 @@ BEGIN
         -- cancellation above took it); another one not yet running is superseded (its
         -- dependents go with it and are planned again below); a running one finishes first,
         -- the lane keeping the order.
-        SELECT (open_tasks -> p.subject ->> 'task_id')::bigint AS task_id,
-               open_tasks -> p.subject ->> 'target' AS target,
-               t.state
-          INTO pending
-        FROM (SELECT 1) one
-        LEFT JOIN queue.task t ON t.id = (open_tasks -> p.subject ->> 'task_id')::bigint;
-        IF pending.task_id IS NOT NULL AND pending.target = new_target AND pending.state IS DISTINCT FROM 'cancelled' THEN
-            tasks := tasks || jsonb_build_object(p.subject, pending.task_id);
-            RETURN QUERY SELECT new_plan, p.subject, p.action, p.from_state, p.to_state, p.why, pending.task_id, NULL::timestamptz,
-                'already enqueued', NULL::text;
-            CONTINUE;
+        pending_task := (open_tasks -> p.subject ->> 'task_id')::bigint;
+        pending_state := NULL;
+        IF pending_task IS NOT NULL THEN
+            SELECT t.state INTO pending_state FROM queue.task t WHERE t.id = pending_task;
+            IF open_tasks -> p.subject ->> 'target' = new_target AND pending_state IS DISTINCT FROM 'cancelled' THEN
+                task_id := pending_task;
+                outcome := 'already enqueued';
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
         END IF;
 
         -- The same target planned again within a day means the last try did not hold (the
@@ -823,23 +880,23 @@ BEGIN
         -- to an hour from the last try, so a connector that cannot converge does not spin. A
         -- subject backing off is not enqueued at all (a task waiting at the head of the lane
         -- would hold up every other action of the site); a later pass enqueues it when due.
-        SELECT count(*), max(a.planned_at) INTO repeats, last_try FROM provision.action a
-        WHERE a.site = reconcile.site AND a.connector = reconcile.connector AND a.subject = p.subject
-          AND a.target = new_target AND a.planned_at > clock - interval '1 day'
-          -- A superseded action never ran: it proves nothing about the site.
-          AND NOT EXISTS (SELECT 1 FROM queue.task t WHERE t.id = a.task_id AND t.state = 'cancelled');
+        repeats := coalesce((recent -> new_target ->> 'count')::integer, 0);
         due := CASE WHEN repeats = 0 THEN clock
-                    ELSE last_try + least(interval '1 minute' * power(2, least(repeats - 1, 10)), interval '1 hour') END;
+                    ELSE (recent -> new_target ->> 'last')::timestamptz
+                         + least(interval '1 minute' * power(2, least(repeats - 1, 10)), interval '1 hour') END;
+        run_at := due;
         IF due > clock THEN
-            RETURN QUERY SELECT new_plan, p.subject, p.action, p.from_state, p.to_state, p.why, NULL::bigint, due,
-                'backing off', format('the same target did not hold %s time(s) in the last day: planned again from %s', repeats, due);
+            outcome := 'backing off';
+            note := format('the same target did not hold %s time(s) in the last day: planned again from %s', repeats, due);
+            RETURN NEXT;
             CONTINUE;
         END IF;
 
         IF dry_run THEN
-            RETURN QUERY SELECT NULL::bigint, p.subject, p.action, p.from_state, p.to_state, p.why, NULL::bigint, due,
-                'would enqueue', CASE WHEN pending.state IN ('waiting', 'queued')
-                     THEN 'would supersede task ' || pending.task_id ELSE NULL END;
+            plan_id := NULL;
+            outcome := 'would enqueue';
+            note := CASE WHEN pending_state IN ('waiting', 'queued') THEN 'would supersede task ' || pending_task END;
+            RETURN NEXT;
             CONTINUE;
         END IF;
 
@@ -847,15 +904,22 @@ BEGIN
             INSERT INTO provision.plan (site, connector, full_pass, scopes, planned_at, actions, refused, deletes_withheld)
             VALUES (reconcile.site, reconcile.connector, reconcile.scopes IS NULL, reconcile.scopes, clock, 0, NULL, withheld)
             RETURNING id INTO new_plan;
+            plan_id := new_plan;
         END IF;
-        IF pending.state IN ('waiting', 'queued') THEN
-            PERFORM queue.cancel(pending.task_id);
+        IF pending_state IN ('waiting', 'queued') THEN
+            PERFORM queue.cancel(pending_task);
+            note := 'supersedes task ' || pending_task;
         END IF;
         depends := NULL;
         IF p.action <> 'delete' AND p.requires IS NOT NULL AND cardinality(p.requires) > 0 THEN
-            SELECT array_agg(DISTINCT t.id) INTO depends
+            -- A required subject's latest action with its task unfinished: this plan's
+            -- (requirements come first) or an earlier one's.
+            SELECT array_agg(DISTINCT open.task_id) INTO depends
             FROM unnest(p.requires) r
-            JOIN queue.task t ON t.id = coalesce((tasks ->> r)::bigint, (open_tasks -> r ->> 'task_id')::bigint)
+            CROSS JOIN LATERAL (SELECT a.task_id FROM provision.action a
+                                WHERE a.site = reconcile.site AND a.connector = reconcile.connector AND a.subject = r
+                                ORDER BY a.id DESC LIMIT 1) open
+            JOIN queue.task t ON t.id = open.task_id
             WHERE t.state IN ('waiting', 'queued', 'running');
         END IF;
         new_task := queue.enqueue(
@@ -870,11 +934,10 @@ BEGIN
             depends_on => depends);
         INSERT INTO provision.action (plan_id, site, connector, subject, scope, action, planned_at, from_state, to_state, why, task_id, target)
         VALUES (new_plan, reconcile.site, reconcile.connector, p.subject, p.scope, p.action, clock, p.from_state, p.to_state, p.why, new_task, new_target);
-        tasks := tasks || jsonb_build_object(p.subject, new_task);
         enqueued := enqueued + 1;
-        RETURN QUERY SELECT new_plan, p.subject, p.action, p.from_state, p.to_state, p.why, new_task, due,
-            'enqueued', CASE WHEN pending.state IN ('waiting', 'queued')
-                 THEN 'supersedes task ' || pending.task_id ELSE NULL END;
+        task_id := new_task;
+        outcome := 'enqueued';
+        RETURN NEXT;
     END LOOP;
 
     IF new_plan IS NOT NULL THEN

@@ -197,6 +197,18 @@ statements! {
     BENCH_SEED_USAGE = "bench_seed_usage" (cluster_id: UUID, first_job: INT8, last_job: INT8);
     ALLOCATION_BALANCE_GET = "allocation_balance_get" (id: UUID);
     BENCH_ANY_ALLOCATION = "bench_any_allocation" (cluster_id: UUID);
+    BENCH_SEED_RECONCILE_CENTRE = "bench_seed_reconcile_centre" (
+        cluster_prefix: TEXT,
+        sites: INT4,
+        people: INT4,
+        allocations: INT4,
+        memberships: INT4,
+    );
+    BENCH_SETTLE_SITE = "bench_settle_site" (site: TEXT);
+    BENCH_MEMBERSHIP_CHANGE = "bench_membership_change" (site: TEXT, account_name: TEXT);
+    BENCH_ACTION_TASK = "bench_action_task" (site: TEXT, connector: TEXT, subject: TEXT, action: TEXT);
+    BENCH_EXPLAIN_RECONCILE = "bench_explain_reconcile" (site: TEXT, connector: TEXT, dry_run: BOOL);
+    BENCH_ANALYZE = "bench_analyze" ();
     SEED_DEMO = "seed_demo" ();
     TOKEN_CREATE = "token_create" (
         name: TEXT,

@@ -1,12 +1,15 @@
-//! `purser bench queue`: how fast the queue runs on this machine.
+//! `purser bench queue|import|balance|reconcile`: how fast Purser runs on this machine.
 //!
-//! Against a fresh private cluster (durable: fsync on), or the `--database-url` given, it
-//! measures, in one run:
+//! Against a fresh private cluster (durable: fsync on), or the `--database-url` given.
+//! `purser bench queue` measures, in one run:
 //! 1. the enqueue rate: `--tasks` tasks through `queue.enqueue`, a thousand per statement;
 //! 2. the drain rate: the engine, in-process, running them all with `noop`;
 //! 3. enqueue-to-start latency under light load: one task at a time, from just before the
 //!    enqueue to the moment its executor starts;
 //! 4. a real `purser daemon` process's resident memory, idle and at its peak while draining.
+//!
+//! `purser bench reconcile` measures the reconciler on a synthetic centre:
+//! full plans, a full pass with nothing to do, and a membership change to its enqueued action.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,6 +43,9 @@ enum BenchWhat {
     Import(ImportBenchArgs),
     /// `report.allocation_balance` for one allocation with millions of charges present.
     Balance(BalanceBenchArgs),
+    /// The reconciler on a synthetic centre: full plans, a pass with nothing to do, and a
+    /// membership change to its enqueued action.
+    Reconcile(ReconcileBenchArgs),
 }
 
 /// Options of `purser bench import`.
@@ -131,6 +137,7 @@ pub async fn run(database_url: Option<String>, args: BenchArgs) -> anyhow::Resul
         },
         BenchWhat::Import(args) => bench_import(&url, &args).await,
         BenchWhat::Balance(args) => bench_balance(&url, &args).await,
+        BenchWhat::Reconcile(args) => bench_reconcile(&url, &args).await,
     };
     if let Some(cluster) = cluster {
         let root = cluster.root().to_path_buf();
@@ -532,6 +539,364 @@ fn resident_megabytes(pid: u32, field: &str) -> anyhow::Result<f64> {
     Ok(kilobytes / 1024.0)
 }
 
+/// Options of `purser bench reconcile`.
+#[derive(Debug, Clone, clap::Args)]
+struct ReconcileBenchArgs {
+    /// Allocations (one project and account each), split over the sites.
+    #[arg(long, default_value_t = 10_000)]
+    allocations: i32,
+    /// Memberships, spread evenly over the allocations.
+    #[arg(long, default_value_t = 100_000)]
+    memberships: i32,
+    /// People, each with an account on every site's cluster.
+    #[arg(long, default_value_t = 20_000)]
+    people: i32,
+    /// Sites, one cluster each, one `script` connector each.
+    #[arg(long, default_value_t = 2)]
+    sites: i32,
+    /// Membership changes timed from commit to their enqueued action.
+    #[arg(long, default_value_t = 200)]
+    changes: usize,
+    /// Times each full pass with nothing to do is run (wall time and EXPLAIN ANALYZE).
+    #[arg(long, default_value_t = 3)]
+    idle_passes: usize,
+    /// The reconciler loop's poll interval, in milliseconds (it also wakes on NOTIFY).
+    #[arg(long, default_value_t = 100)]
+    poll_interval_ms: u64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The connector every benchmark site registers.
+const BENCH_CONNECTOR: &str = "script";
+
+/// One site's full plans, as `purser bench reconcile` measured them.
+#[derive(Debug, Serialize)]
+struct SitePlans {
+    site: String,
+    /// Subjects in the site's desired state (the actions of its first full plan).
+    dry_run_actions: usize,
+    dry_run_ms: f64,
+    /// The first real full plan: every subject created, each action a task.
+    enqueued: usize,
+    enqueue_ms: f64,
+    /// Settling the site (tasks succeeded, observed = desired), not part of any target.
+    settle_ms: f64,
+    /// Full passes with nothing to do: wall time from the client, each run.
+    idle_wall_ms: Vec<f64>,
+    /// The same passes' execution time in the database (`EXPLAIN (ANALYZE, BUFFERS)`).
+    idle_database_ms: Vec<f64>,
+    /// A dry run of the settled site (nothing to do), wall time.
+    idle_dry_run_ms: f64,
+}
+
+/// What one run of `purser bench reconcile` measured.
+#[derive(Debug, Serialize)]
+struct ReconcileBenchReport {
+    database: String,
+    allocations: i64,
+    memberships: i64,
+    cluster_accounts: i64,
+    sites: Vec<SitePlans>,
+    seed_seconds: f64,
+    /// Every site's first full plan, dry run, summed.
+    full_plan_dry_run_ms: f64,
+    /// Every site's first full plan that enqueued the creates, summed.
+    full_plan_enqueue_ms: f64,
+    /// A full pass with nothing to do on every site: the median of each site's runs, summed.
+    idle_pass_wall_ms: f64,
+    idle_pass_database_ms: f64,
+    changes: usize,
+    change_to_enqueued_p50_ms: f64,
+    change_to_enqueued_p99_ms: f64,
+    change_to_enqueued_max_ms: f64,
+}
+
+/// Seeds a centre, registers a connector per site, and times full plans, full passes with
+/// nothing to do, and membership changes to their enqueued actions through the reconciler loop.
+async fn bench_reconcile(url: &str, args: &ReconcileBenchArgs) -> anyhow::Result<()> {
+    use purser_sql::provision::{self, ConnectorRegistration, PlanRequest};
+    anyhow::ensure!(args.sites >= 1, "--sites must be at least 1");
+    anyhow::ensure!(
+        args.allocations >= args.sites,
+        "--allocations must be at least --sites"
+    );
+    let pool = purser_sql::connect_pool(url, 8)?;
+    purser_sql::migrations::apply(&pool).await?;
+    let prefix = format!("rb{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let mut client = pool.connection().await?;
+
+    let started = Instant::now();
+    let centre = purser_sql::seed::reconcile_centre(
+        &client,
+        &prefix,
+        args.sites,
+        args.people,
+        args.allocations,
+        args.memberships,
+    )
+    .await?;
+    purser_sql::seed::analyze(&client).await?;
+    let seed_seconds = started.elapsed().as_secs_f64();
+    let sites: Vec<String> = (1..=args.sites).map(|n| format!("{prefix}-{n}")).collect();
+    for site in &sites {
+        provision::register_connector(
+            &client,
+            &ConnectorRegistration {
+                site: site.clone(),
+                connector: BENCH_CONNECTOR.to_string(),
+                model: provision::ACCOUNTS_MODEL.to_string(),
+                mass_delete_percent: 10,
+                mass_delete_minimum: 5,
+            },
+        )
+        .await?;
+    }
+
+    // (a) Full plans: a dry run, then the real one that enqueues every create; then the site
+    // is made to look as if it applied them all.
+    let clock = queue::Clock::Database;
+    let mut plans = Vec::new();
+    for site in &sites {
+        let full = |dry_run| PlanRequest {
+            site,
+            connector: BENCH_CONNECTOR,
+            scopes: None,
+            allow_mass_delete: false,
+            dry_run,
+        };
+        let started = Instant::now();
+        let dry = provision::reconcile(&mut client, &full(true), &clock).await?;
+        let dry_run_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let started = Instant::now();
+        let real = provision::reconcile(&mut client, &full(false), &clock).await?;
+        let enqueue_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let enqueued = real
+            .iter()
+            .filter(|action| action.task_id.is_some())
+            .count();
+        anyhow::ensure!(
+            enqueued == dry.len(),
+            "site {site}: the dry run planned {} actions, the real plan enqueued {enqueued}",
+            dry.len()
+        );
+        let started = Instant::now();
+        purser_sql::seed::settle_site(&client, site).await?;
+        let settle_ms = started.elapsed().as_secs_f64() * 1000.0;
+        plans.push(SitePlans {
+            site: site.clone(),
+            dry_run_actions: dry.len(),
+            dry_run_ms,
+            enqueued,
+            enqueue_ms,
+            settle_ms,
+            idle_wall_ms: Vec::new(),
+            idle_database_ms: Vec::new(),
+            idle_dry_run_ms: f64::NAN,
+        });
+    }
+    purser_sql::seed::analyze(&client).await?;
+
+    // (b) Full passes with nothing to do: wall time through provision::reconcile, database
+    // time from EXPLAIN ANALYZE of the same call, alternating.
+    for plan in &mut plans {
+        let site = plan.site.as_str();
+        let request = |dry_run| PlanRequest {
+            site,
+            connector: BENCH_CONNECTOR,
+            scopes: None,
+            allow_mass_delete: false,
+            dry_run,
+        };
+        let started = Instant::now();
+        let dry = provision::reconcile(&mut client, &request(true), &clock).await?;
+        plan.idle_dry_run_ms = started.elapsed().as_secs_f64() * 1000.0;
+        anyhow::ensure!(
+            dry.is_empty(),
+            "site {site}: a settled site has {} actions to do",
+            dry.len()
+        );
+        for _ in 0..args.idle_passes {
+            let started = Instant::now();
+            let actions = provision::reconcile(&mut client, &request(false), &clock).await?;
+            plan.idle_wall_ms
+                .push(started.elapsed().as_secs_f64() * 1000.0);
+            anyhow::ensure!(
+                actions.is_empty(),
+                "site {site}: an idle pass planned {} actions",
+                actions.len()
+            );
+            let (database_ms, _) =
+                purser_sql::seed::explain_full_plan(&client, site, BENCH_CONNECTOR, false).await?;
+            plan.idle_database_ms.push(database_ms);
+        }
+    }
+    drop(client);
+
+    // (c) One membership change to its enqueued action, through the reconciler loop of the
+    // first site, in-process.
+    let latencies = measure_change_latency(url, &pool, &sites[0], args).await?;
+
+    let median = |values: &[f64]| {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        percentile(&sorted, 0.5)
+    };
+    let report = ReconcileBenchReport {
+        database: pool.target().to_string(),
+        allocations: centre.allocations,
+        memberships: centre.memberships,
+        cluster_accounts: centre.cluster_accounts,
+        seed_seconds,
+        full_plan_dry_run_ms: plans.iter().map(|plan| plan.dry_run_ms).sum(),
+        full_plan_enqueue_ms: plans.iter().map(|plan| plan.enqueue_ms).sum(),
+        idle_pass_wall_ms: plans.iter().map(|plan| median(&plan.idle_wall_ms)).sum(),
+        idle_pass_database_ms: plans
+            .iter()
+            .map(|plan| median(&plan.idle_database_ms))
+            .sum(),
+        changes: latencies.len(),
+        change_to_enqueued_p50_ms: percentile(&latencies, 0.50),
+        change_to_enqueued_p99_ms: percentile(&latencies, 0.99),
+        change_to_enqueued_max_ms: percentile(&latencies, 1.0),
+        sites: plans,
+    };
+    print_reconcile_report(&report, args.json)
+}
+
+fn print_reconcile_report(report: &ReconcileBenchReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+        return Ok(());
+    }
+    println!(
+        "purser bench reconcile: {} allocations, {} memberships, {} cluster accounts on {} sites against {} (seeded in {:.1} s)",
+        report.allocations,
+        report.memberships,
+        report.cluster_accounts,
+        report.sites.len(),
+        report.database,
+        report.seed_seconds
+    );
+    for site in &report.sites {
+        println!(
+            "  {}: full plan {} actions: dry run {:.0} ms, enqueued {} in {:.0} ms; nothing to do: dry run {:.0} ms, passes {} ms wall, {} ms in the database",
+            site.site,
+            site.dry_run_actions,
+            site.dry_run_ms,
+            site.enqueued,
+            site.enqueue_ms,
+            site.idle_dry_run_ms,
+            site.idle_wall_ms
+                .iter()
+                .map(|ms| format!("{ms:.0}"))
+                .collect::<Vec<_>>()
+                .join(" · "),
+            site.idle_database_ms
+                .iter()
+                .map(|ms| format!("{ms:.0}"))
+                .collect::<Vec<_>>()
+                .join(" · "),
+        );
+    }
+    println!(
+        "  every site: full plan {:.0} ms (dry run), {:.0} ms (enqueueing); a pass with nothing to do {:.0} ms wall, {:.0} ms in the database",
+        report.full_plan_dry_run_ms,
+        report.full_plan_enqueue_ms,
+        report.idle_pass_wall_ms,
+        report.idle_pass_database_ms
+    );
+    println!(
+        "  a membership change to its enqueued action: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} changes)",
+        report.change_to_enqueued_p50_ms,
+        report.change_to_enqueued_p99_ms,
+        report.change_to_enqueued_max_ms,
+        report.changes
+    );
+    Ok(())
+}
+
+/// Runs the site's reconciler loop in-process and, `args.changes` times, suspends one member
+/// of another account in a transaction of its own, timing from just before its COMMIT to the
+/// moment its block action's task exists: woken by the queue's NOTIFY for the site, confirmed
+/// by reading the action (and, should a wake-up be missed, read again every 20 ms).
+async fn measure_change_latency(
+    url: &str,
+    pool: &DbPool,
+    site: &str,
+    args: &ReconcileBenchArgs,
+) -> anyhow::Result<Vec<f64>> {
+    use purser_sql::notify::{Channel, Listener};
+    let mut config = crate::reconcile::ReconcilerConfig::new(
+        site,
+        url,
+        vec![crate::reconcile::ConnectorSettings {
+            name: BENCH_CONNECTOR.to_string(),
+            observes: false,
+            // No full pass during the measurement: its last one has just run.
+            reconcile_every: Duration::from_secs(86_400),
+        }],
+    );
+    config.poll_interval = Duration::from_millis(args.poll_interval_ms);
+    crate::reconcile::register(&config, pool).await?;
+    let mut tasks = Listener::connect(url, Channel::Queue).await?;
+    let shutdown = CancellationToken::new();
+    let reconciler = tokio::spawn(crate::reconcile::run(
+        config,
+        pool.clone(),
+        shutdown.clone(),
+    ));
+
+    let measured = async {
+        let mut client = pool.connection().await?;
+        // The site's accounts are acct{n} with n ≡ the site's index (mod sites); site 1 has
+        // acct1, acct(1 + sites), …. The first change warms the loop up and is not counted.
+        let accounts_of_site = usize::try_from(args.allocations / args.sites)?.max(1);
+        let mut latencies = Vec::with_capacity(args.changes);
+        for sample in 0..=args.changes {
+            let account = format!(
+                "acct{}",
+                1 + (sample % accounts_of_site) * usize::try_from(args.sites)?
+            );
+            let transaction = purser_sql::pool::begin(&mut client).await?;
+            let subject = purser_sql::seed::suspend_one_membership(&transaction, site, &account)
+                .await?
+                .with_context(|| format!("account {account} has no active member left"))?;
+            let before = Instant::now();
+            purser_sql::pool::commit(transaction).await?;
+            let deadline = before + Duration::from_secs(30);
+            let enqueued_at = loop {
+                let woken = tokio::time::timeout(Duration::from_millis(20), tasks.next()).await;
+                let at = Instant::now();
+                if let Ok(None) = woken {
+                    bail!("the queue's wake-up connection was lost");
+                }
+                if purser_sql::seed::action_task(&client, site, BENCH_CONNECTOR, &subject, "block")
+                    .await?
+                    .is_some()
+                {
+                    break at;
+                }
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "no block action for {subject} within 30 s of its change"
+                );
+            };
+            if sample > 0 {
+                latencies.push(enqueued_at.duration_since(before).as_secs_f64() * 1000.0);
+            }
+        }
+        latencies.sort_by(f64::total_cmp);
+        Ok(latencies)
+    }
+    .await;
+    shutdown.cancel();
+    reconciler.await?;
+    measured
+}
+
+/// The value at `fraction` of a sorted list (nearest rank); NaN when empty.
 fn percentile(sorted: &[f64], fraction: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
