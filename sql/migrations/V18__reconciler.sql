@@ -123,7 +123,10 @@ SELECT m.person_id,
        x.under_resource_limits,
        CASE WHEN pe.status <> 'active' OR m.status = 'removed' OR NOT member.in_window THEN 'revoked'
             WHEN x.access = 'granted' AND m.status = 'active' AND member.under_cap THEN 'granted'
-            ELSE 'blocked' END AS access
+            ELSE 'blocked' END AS access,
+       m.id AS membership_id,
+       m.cap_su,
+       coalesce(mt.charged_su, 0) AS member_charged_su
 FROM registry.membership m
 CROSS JOIN (SELECT (SELECT registry.now()) AS now) clock
 JOIN registry.person pe ON pe.id = m.person_id
@@ -136,6 +139,9 @@ COMMENT ON VIEW report.access_explain IS
     'For every membership (person × allocation), each access condition as a boolean and the verdict, so an admin sees why access is granted, blocked or revoked. The access policy, in SQL, with report.allocation_access.';
 COMMENT ON COLUMN report.access_explain.allocation_in_window IS 'registry.now() is inside the allocation''s start and end.';
 COMMENT ON COLUMN report.access_explain.membership_in_window IS 'registry.now() is inside the membership''s start and end.';
+COMMENT ON COLUMN report.access_explain.membership_id IS 'The membership.';
+COMMENT ON COLUMN report.access_explain.cap_su IS 'The member''s cap; NULL: none of her own.';
+COMMENT ON COLUMN report.access_explain.member_charged_su IS 'What she charged to the allocation.';
 COMMENT ON COLUMN report.access_explain.access IS
     'granted; blocked (the allocation is blocked, the membership suspended or the member at her cap: no new jobs, running jobs finish); or revoked (the person is inactive, the membership removed, not yet begun or ended: access is removed).';
 
@@ -248,11 +254,11 @@ SELECT e.cluster_name,
            'account', e.account_name,
            'user', e.username,
            'status', CASE e.access WHEN 'granted' THEN 'active' ELSE 'blocked' END,
-           'cap_su', m.cap_su::text) END,
+           'cap_su', e.cap_su::text) END,
        jsonb_build_object(
-           'membership_id', m.id,
-           'person_id', m.person_id,
-           'used_su', coalesce(mt.charged_su, 0)::text),
+           'membership_id', e.membership_id,
+           'person_id', e.person_id,
+           'used_su', e.member_charged_su::text),
        jsonb_build_object(
            'access', e.access,
            'person_active', e.person_active,
@@ -267,8 +273,6 @@ SELECT e.cluster_name,
        ARRAY['account/' || e.account_name]
 FROM provision.account_allocation aa
 JOIN report.access_explain e ON e.allocation_id = aa.allocation_id
-JOIN registry.membership m ON m.allocation_id = e.allocation_id AND m.person_id = e.person_id
-LEFT JOIN registry.member_total mt ON mt.allocation_id = m.allocation_id AND mt.person_id = m.person_id
 WHERE e.username IS NOT NULL;
 COMMENT ON VIEW provision.desired_accounts IS
     'The accounts model: what an account system (Slurm accounting, or a site''s script) should hold on each site. '
@@ -750,15 +754,27 @@ BEGIN
     -- Each subject's latest unfinished task, read before the drift: a task that finishes in
     -- between is then either still open here, or already observed there, never neither (which
     -- would enqueue its target twice).
-    SELECT coalesce(jsonb_object_agg(o.subject, jsonb_build_object('task_id', o.task_id, 'target', o.target)), '{}')
-      INTO open_tasks
-    FROM (SELECT DISTINCT ON (a.subject) a.subject, a.task_id, a.target
-          FROM provision.action a
-          JOIN queue.task t ON t.id = a.task_id
-          WHERE a.site = reconcile.site AND a.connector = reconcile.connector
-            AND (reconcile.scopes IS NULL OR a.scope = ANY (reconcile.scopes))
-            AND t.state IN ('waiting', 'queued', 'running')
-          ORDER BY a.subject, a.id DESC) o;
+    -- (Two statements, not "scopes IS NULL OR …": under a generic plan that reads every
+    -- action of the connector for a partial plan of one account.)
+    IF reconcile.scopes IS NULL THEN
+        SELECT coalesce(jsonb_object_agg(o.subject, jsonb_build_object('task_id', o.task_id, 'target', o.target)), '{}')
+          INTO open_tasks
+        FROM (SELECT DISTINCT ON (a.subject) a.subject, a.task_id, a.target
+              FROM provision.action a
+              JOIN queue.task t ON t.id = a.task_id
+              WHERE a.site = reconcile.site AND a.connector = reconcile.connector
+                AND t.state IN ('waiting', 'queued', 'running')
+              ORDER BY a.subject, a.id DESC) o;
+    ELSE
+        SELECT coalesce(jsonb_object_agg(o.subject, jsonb_build_object('task_id', o.task_id, 'target', o.target)), '{}')
+          INTO open_tasks
+        FROM (SELECT DISTINCT ON (a.subject) a.subject, a.task_id, a.target
+              FROM provision.action a
+              JOIN queue.task t ON t.id = a.task_id
+              WHERE a.site = reconcile.site AND a.connector = reconcile.connector AND a.scope = ANY (reconcile.scopes)
+                AND t.state IN ('waiting', 'queued', 'running')
+              ORDER BY a.subject, a.id DESC) o;
+    END IF;
 
     SELECT array_agg(x ORDER BY x.action = 'delete',
                      CASE WHEN x.action = 'delete' THEN -cardinality(string_to_array(x.subject, '/'))
@@ -822,7 +838,7 @@ BEGIN
           FROM provision.action a
           LEFT JOIN queue.task t ON t.id = a.task_id
           WHERE a.site = reconcile.site AND a.connector = reconcile.connector
-            AND (reconcile.scopes IS NULL OR a.scope = ANY (reconcile.scopes))
+            AND a.subject IN (SELECT x.subject FROM unnest(planned) x)
             AND a.planned_at > clock - interval '1 day'
             -- A superseded action never ran: it proves nothing about the site.
             AND t.state IS DISTINCT FROM 'cancelled'
@@ -1133,6 +1149,11 @@ BEGIN
     END LOOP;
 END;
 $$;
+
+-- A full plan of a large site joins tens of thousands of subjects: with the default work_mem
+-- (4 MB) its hashes spill to disk. The planning functions get room of their own.
+ALTER FUNCTION provision.plan_of(text, text, text[]) SET work_mem = '64MB';
+ALTER FUNCTION provision.reconcile(text, text, text[], boolean, boolean) SET work_mem = '64MB';
 
 -- V14's rule: trigger functions and what writes the ledger run as purser_owner with a pinned
 -- search_path, executable only by those who call them.
