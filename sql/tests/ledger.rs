@@ -710,6 +710,86 @@ fn usage_is_inserted_and_priced_only_by_the_one_charging_function() {
     }
 }
 
+/// Every outcome of a batch of one CPU job record each, ending 2026-03-02 (rate 10).
+async fn charge_batch(
+    database: &TestDatabase,
+    centre: &Centre,
+    jobs: &[&str],
+    raws: &[&str],
+) -> Vec<(i64, Option<Decimal>, bool, Option<String>)> {
+    let client = database.pool().connection().await.unwrap();
+    let count = i32::try_from(jobs.len()).unwrap();
+    client
+        .query(
+            "SELECT record, su_amount, already_charged, rejected FROM registry.charge_usage_batch(
+                 array_fill($1::uuid, ARRAY[$5::int]), $6::text[],
+                 array_fill('2026-03-01'::timestamptz, ARRAY[$5::int]), array_fill('2026-03-02'::timestamptz, ARRAY[$5::int]),
+                 array_fill($2::uuid, ARRAY[$5::int]), array_fill($3::uuid, ARRAY[$5::int]), array_fill($4::uuid, ARRAY[$5::int]),
+                 $7::text[]::numeric[], NULL, false)",
+            &[&centre.cluster, &centre.cpu, &centre.allocation, &centre.member, &count, &jobs, &raws],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_record_charged_before_or_repeated_among_new_ones_is_judged_as_any_other() {
+    // The charging function first takes a batch to be all new (V18): a record charged before, or
+    // repeated, between new ones makes that attempt fail and be rolled back. Nothing of it stays.
+    let database = TestDatabase::new().await;
+    let centre = centre(&database).await;
+    charge(&database, &centre, "B", "2026-03-02", "10").await;
+    let repeat = Some("repeats an earlier record of this batch".to_string());
+    assert_eq!(
+        charge_batch(
+            &database,
+            &centre,
+            &["A", "B", "C", "C", "D"],
+            &["10", "20", "30", "30", "40"]
+        )
+        .await,
+        vec![
+            (1, Some(decimal("1")), false, None),
+            (2, None, true, None),
+            (3, Some(decimal("3")), false, None),
+            (4, None, false, repeat.clone()),
+            (5, Some(decimal("4")), false, None),
+        ]
+    );
+    assert_eq!(
+        charge_batch(
+            &database,
+            &centre,
+            &["E", "F", "F", "G"],
+            &["10", "10", "10", "10"]
+        )
+        .await,
+        vec![
+            (1, Some(decimal("1")), false, None),
+            (2, Some(decimal("1")), false, None),
+            (3, None, false, repeat),
+            (4, Some(decimal("1")), false, None),
+        ]
+    );
+    let client = database.pool().connection().await.unwrap();
+    let (rows, charged): (i64, Decimal) = {
+        let row = client
+            .query_one("SELECT count(*), sum(su_amount) FROM registry.usage", &[])
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!((rows, charged), (7, decimal("12")), "A to G, each once");
+    assert_eq!(
+        totals(&database, centre.allocation).await.1,
+        decimal("12"),
+        "the running sums count each charge once"
+    );
+}
+
 #[tokio::test]
 async fn a_batch_charged_for_its_exceptions_returns_only_rejected_and_earlier_charged_records() {
     let database = TestDatabase::new().await;
