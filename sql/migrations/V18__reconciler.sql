@@ -478,30 +478,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     touched uuid[];
 BEGIN
-    IF TG_ARGV[0] = 'allocation_total' AND TG_OP = 'UPDATE' THEN
-        -- A charge marks its allocation only when the balance crosses zero; a diff, always
-        -- (the awarded SUs are desired state).
-        SELECT array_agg(n.allocation_id) INTO touched
-        FROM changed_new n
-        JOIN changed_old o ON o.allocation_id = n.allocation_id
-        JOIN registry.allocation a ON a.id = n.allocation_id
-        WHERE n.granted_su <> o.granted_su
-           OR (a.initial_su + n.granted_su - n.charged_su > 0) <> (a.initial_su + o.granted_su - o.charged_su > 0);
-    ELSIF TG_ARGV[0] = 'member_total' AND TG_OP = 'UPDATE' THEN
-        -- A charge marks a member's allocation only when she reaches or leaves her cap.
-        SELECT array_agg(DISTINCT n.allocation_id) INTO touched
-        FROM changed_new n
-        JOIN changed_old o ON o.allocation_id = n.allocation_id AND o.person_id = n.person_id
-        JOIN registry.membership m ON m.allocation_id = n.allocation_id AND m.person_id = n.person_id
-        WHERE m.cap_su IS NOT NULL AND (n.charged_su < m.cap_su) <> (o.charged_su < m.cap_su);
-    ELSIF TG_ARGV[0] = 'allocation_resource_total' AND TG_OP = 'UPDATE' THEN
-        -- A charge marks its allocation only when a resource reaches or leaves its SU limit.
-        SELECT array_agg(DISTINCT n.allocation_id) INTO touched
-        FROM changed_new n
-        JOIN changed_old o ON o.allocation_id = n.allocation_id AND o.resource_id = n.resource_id
-        JOIN registry.allocation_resource ar ON ar.allocation_id = n.allocation_id AND ar.resource_id = n.resource_id
-        WHERE ar.amount_su IS NOT NULL AND (n.charged_su >= ar.amount_su) <> (o.charged_su >= ar.amount_su);
-    ELSIF TG_ARGV[0] = 'allocation_id' THEN
+    IF TG_ARGV[0] = 'allocation_id' THEN
         -- Rows that carry allocation_id, or are the allocation (TG_ARGV[1] names the column).
         IF TG_OP = 'INSERT' THEN
             EXECUTE format('SELECT array_agg(DISTINCT r.%I) FROM changed_new r', TG_ARGV[1]) INTO touched;
@@ -545,13 +522,6 @@ BEGIN
             JOIN registry.membership m ON m.person_id = ca.person_id
             JOIN registry.allocation a ON a.id = m.allocation_id AND a.cluster_id = ca.cluster_id;
         END IF;
-    ELSIF TG_OP <> 'UPDATE' THEN
-        -- Running sums made or removed: their allocations.
-        IF TG_OP = 'INSERT' THEN
-            SELECT array_agg(DISTINCT (to_jsonb(r) ->> 'allocation_id')::uuid) INTO touched FROM changed_new r;
-        ELSE
-            SELECT array_agg(DISTINCT (to_jsonb(r) ->> 'allocation_id')::uuid) INTO touched FROM changed_old r;
-        END IF;
     END IF;
     IF touched IS NOT NULL THEN
         PERFORM provision.mark_allocations(touched);
@@ -560,9 +530,12 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION provision.mark_changed() IS
-    'Statement trigger on the registry tables that feed desired state: marks the accounts the changed rows touch dirty (provision.mark_allocations). Charges mark only when a balance crosses zero, a member her cap or a resource its limit.';
+    'Statement trigger on the registry tables that feed desired state: marks the accounts the changed rows touch dirty (provision.mark_allocations). Charges are marked by registry.add_usage_to_totals, only when they change access.';
 
--- A trigger with transition tables has one event, so each table gets one per event.
+-- A trigger with transition tables has one event, so each table gets one per event. The
+-- running sums have none: every charge updates them, and capturing their rows cost an import
+-- an eighth of its speed; registry.add_usage_to_totals marks what a charge changes instead,
+-- and a diff (which changes the awarded SUs, or the status) is marked where it is written.
 DO $$
 DECLARE
     fed record;
@@ -570,10 +543,7 @@ BEGIN
     FOR fed IN
         SELECT * FROM (VALUES
             ('allocation', 'allocation_id', 'id'),
-            ('allocation_total', 'allocation_total', ''),
-            ('member_total', 'member_total', ''),
             ('allocation_resource', 'allocation_id', 'allocation_id'),
-            ('allocation_resource_total', 'allocation_resource_total', ''),
             ('membership', 'allocation_id', 'allocation_id'),
             ('project', 'project', ''),
             ('organization', 'organization', ''),
@@ -590,6 +560,94 @@ BEGIN
     END LOOP;
 END;
 $$;
+
+CREATE TRIGGER reconcile_inserts AFTER INSERT ON registry.allocation_diff REFERENCING NEW TABLE AS changed_new
+    FOR EACH STATEMENT EXECUTE FUNCTION provision.mark_changed('allocation_id', 'allocation_id');
+
+-- The usage trigger as V16 made it, and then: the charges that change access (a balance that
+-- reaches zero, a member who reaches her cap, a resource that reaches its limit) mark their
+-- accounts. Only when some site has a connector (else nothing would consume the marks), and
+-- from the statement's own sums, so a charge that changes nothing costs one EXISTS.
+CREATE OR REPLACE FUNCTION registry.add_usage_to_totals() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    bad record;
+    crossed uuid[];
+BEGIN
+    -- References, checked once per statement (set-based) instead of a foreign key per row: the
+    -- distinct (cluster, allocation, resource) and people of the statement's rows, far fewer than
+    -- its rows; only when one is wrong is a row naming it looked for, for the message.
+    IF EXISTS (SELECT 1
+               FROM (SELECT DISTINCT u.cluster_id, u.allocation_id, u.resource_id FROM new_usage u) k
+               LEFT JOIN registry.allocation a ON a.id = k.allocation_id
+               LEFT JOIN registry.resource r ON r.id = k.resource_id
+               WHERE a.id IS NULL OR r.id IS NULL OR a.cluster_id <> k.cluster_id OR r.cluster_id <> k.cluster_id)
+       OR EXISTS (SELECT 1
+                  FROM (SELECT DISTINCT u.person_id FROM new_usage u) k
+                  LEFT JOIN registry.person p ON p.id = k.person_id
+                  WHERE p.id IS NULL) THEN
+        SELECT u.job_id, u.allocation_id, u.person_id, u.resource_id, u.cluster_id INTO bad
+        FROM new_usage u
+        LEFT JOIN registry.allocation a ON a.id = u.allocation_id
+        LEFT JOIN registry.resource r ON r.id = u.resource_id
+        LEFT JOIN registry.person p ON p.id = u.person_id
+        WHERE a.id IS NULL OR r.id IS NULL OR p.id IS NULL
+           OR a.cluster_id <> u.cluster_id OR r.cluster_id <> u.cluster_id
+        LIMIT 1;
+        RAISE EXCEPTION 'usage of job % refers to an allocation, resource or person that does not exist, or to another cluster''s',
+            bad.job_id
+            USING ERRCODE = 'foreign_key_violation',
+                  DETAIL = format('allocation %s, resource %s, person %s, cluster %s',
+                                  bad.allocation_id, bad.resource_id, bad.person_id, bad.cluster_id);
+    END IF;
+    -- Upserted in key order, so concurrent statements lock sums in one order and never deadlock.
+    INSERT INTO registry.allocation_total AS t (allocation_id, charged_su)
+    SELECT allocation_id, sum(su_amount) FROM new_usage GROUP BY allocation_id ORDER BY allocation_id
+    ON CONFLICT (allocation_id) DO UPDATE SET charged_su = t.charged_su + excluded.charged_su;
+    INSERT INTO registry.member_total AS m (allocation_id, person_id, charged_su)
+    SELECT allocation_id, person_id, sum(su_amount)
+    FROM new_usage
+    GROUP BY allocation_id, person_id
+    ORDER BY allocation_id, person_id
+    ON CONFLICT (allocation_id, person_id) DO UPDATE SET charged_su = m.charged_su + excluded.charged_su;
+    INSERT INTO registry.allocation_resource_total AS rt (allocation_id, resource_id, charged_su)
+    SELECT allocation_id, resource_id, sum(su_amount)
+    FROM new_usage
+    GROUP BY allocation_id, resource_id
+    ORDER BY allocation_id, resource_id
+    ON CONFLICT (allocation_id, resource_id) DO UPDATE SET charged_su = rt.charged_su + excluded.charged_su;
+
+    IF EXISTS (SELECT 1 FROM provision.connector) THEN
+        SELECT array_agg(DISTINCT x.allocation_id) INTO crossed
+        FROM (SELECT d.allocation_id
+              FROM (SELECT u.allocation_id, sum(u.su_amount) AS su FROM new_usage u GROUP BY u.allocation_id) d
+              JOIN registry.allocation a ON a.id = d.allocation_id
+              JOIN registry.allocation_total t ON t.allocation_id = d.allocation_id
+              WHERE a.initial_su + t.granted_su - t.charged_su <= 0
+                AND a.initial_su + t.granted_su - t.charged_su + d.su > 0
+              UNION ALL
+              SELECT d.allocation_id
+              FROM (SELECT u.allocation_id, u.person_id, sum(u.su_amount) AS su FROM new_usage u
+                    GROUP BY u.allocation_id, u.person_id) d
+              JOIN registry.membership ms ON ms.allocation_id = d.allocation_id AND ms.person_id = d.person_id
+              JOIN registry.member_total mt ON mt.allocation_id = d.allocation_id AND mt.person_id = d.person_id
+              WHERE ms.cap_su IS NOT NULL AND mt.charged_su >= ms.cap_su AND mt.charged_su - d.su < ms.cap_su
+              UNION ALL
+              SELECT d.allocation_id
+              FROM (SELECT u.allocation_id, u.resource_id, sum(u.su_amount) AS su FROM new_usage u
+                    GROUP BY u.allocation_id, u.resource_id) d
+              JOIN registry.allocation_resource ar ON ar.allocation_id = d.allocation_id AND ar.resource_id = d.resource_id
+              JOIN registry.allocation_resource_total art ON art.allocation_id = d.allocation_id AND art.resource_id = d.resource_id
+              WHERE ar.amount_su IS NOT NULL AND art.charged_su >= ar.amount_su AND art.charged_su - d.su < ar.amount_su) x;
+        IF crossed IS NOT NULL THEN
+            PERFORM provision.mark_allocations(crossed);
+        END IF;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION registry.add_usage_to_totals() IS
+    'Statement trigger on registry.usage: checks the statement''s references once, adds its charges to the running sums in key order, and marks for the reconciler the accounts whose access the charges changed (a balance reaching zero, a member her cap, a resource its limit).';
 
 -- Planning and enqueueing -----------------------------------------------------------------------
 

@@ -569,3 +569,82 @@ async fn an_on_change_pass_removes_the_association_of_a_username_that_changed() 
     );
     assert!(drift(&database, &clock).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_charge_marks_its_account_only_when_it_takes_a_member_to_her_cap() {
+    let database = centre().await;
+    let clock = Clock::manual(start());
+    converge(&database, &clock).await;
+    sql(&database, "DELETE FROM provision.dirty").await;
+    let client = database.pool().connection().await.unwrap();
+    let charge = |job: &'static str| {
+        format!(
+            "SELECT r.rejected FROM registry.cluster c
+             JOIN registry.resource res ON res.cluster_id = c.id
+             JOIN registry.allocation a ON a.cluster_id = c.id AND a.account_name = 'che260001'
+             JOIN registry.cluster_account ca ON ca.cluster_id = c.id AND ca.username = 'alan'
+             CROSS JOIN LATERAL registry.charge_usage_batch(
+                 ARRAY[c.id], ARRAY['{job}'], ARRAY[now() - interval '2 hours'], ARRAY[now() - interval '1 hour'],
+                 ARRAY[res.id], ARRAY[a.id], ARRAY[ca.person_id], ARRAY[1]::numeric[]) r
+             WHERE c.name = 'expanse' AND res.name = (SELECT min(name) FROM registry.resource WHERE cluster_id = c.id)"
+        )
+    };
+    let marks = || async {
+        client
+            .query_one("SELECT count(*) FROM provision.dirty", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    // Far below a cap of 100,000: nothing changes for access, nothing is marked.
+    client
+        .batch_execute(
+            "UPDATE registry.membership m SET cap_su = 100000 FROM registry.cluster_account ca
+             WHERE ca.person_id = m.person_id AND ca.username = 'alan'",
+        )
+        .await
+        .unwrap();
+    client
+        .batch_execute("DELETE FROM provision.dirty")
+        .await
+        .unwrap();
+    let rejected: Option<String> = client.query_one(&charge("j1"), &[]).await.unwrap().get(0);
+    assert_eq!(rejected, None);
+    assert_eq!(
+        marks().await,
+        0,
+        "a charge that changes no access marks nothing"
+    );
+    // A cap just above what Alan has charged: the next charge takes him to it.
+    client
+        .batch_execute(
+            "UPDATE registry.membership m SET cap_su = mt.charged_su + 0.000001
+             FROM registry.cluster_account ca, registry.member_total mt
+             WHERE ca.person_id = m.person_id AND ca.username = 'alan'
+               AND mt.allocation_id = m.allocation_id AND mt.person_id = m.person_id",
+        )
+        .await
+        .unwrap();
+    client
+        .batch_execute("DELETE FROM provision.dirty")
+        .await
+        .unwrap();
+    let rejected: Option<String> = client.query_one(&charge("j2"), &[]).await.unwrap().get(0);
+    assert_eq!(rejected, None);
+    assert_eq!(
+        marks().await,
+        1,
+        "the charge that reaches the cap marks che260001"
+    );
+    let mut connection = database.pool().connection().await.unwrap();
+    provision::reconcile_dirty(&mut connection, SITE, 1000, &clock)
+        .await
+        .unwrap();
+    apply_all(&database, &clock).await;
+    assert_eq!(
+        observed(&database, "association/che260001/alan")
+            .await
+            .unwrap()["status"],
+        "blocked"
+    );
+}
