@@ -75,6 +75,23 @@ async fn apply_all(database: &TestDatabase, clock: &Clock) -> usize {
         .unwrap()
 }
 
+/// The daemon's on-change pass over the site's dirty marks, then the test connector.
+async fn on_change(database: &TestDatabase, clock: &Clock) {
+    let mut connection = database.pool().connection().await.unwrap();
+    provision::reconcile_dirty(&mut connection, SITE, 1000, clock)
+        .await
+        .unwrap();
+    apply_all(database, clock).await;
+}
+
+/// The status the site was last seen holding for a subject.
+async fn observed_status(database: &TestDatabase, subject: &str) -> String {
+    observed(database, subject).await.unwrap()["status"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// Plans and applies until nothing is left to do; returns the actions applied. An action
 /// planned again for a target that did not hold waits out its backoff: time passes then.
 async fn converge(database: &TestDatabase, clock: &Clock) -> usize {
@@ -159,9 +176,7 @@ async fn a_new_site_is_planned_accounts_first_and_converges_to_an_empty_drift() 
     assert_eq!(converge(&database, &clock).await, 7);
     assert!(drift(&database, &clock).await.is_empty());
     assert_eq!(
-        observed(&database, "association/che260001/alan")
-            .await
-            .unwrap()["status"],
+        observed_status(&database, "association/che260001/alan").await,
         "active"
     );
     // Planned again: nothing to do, and nothing recorded.
@@ -202,9 +217,7 @@ async fn a_member_past_her_cap_is_blocked_and_a_cap_raise_unblocks_her_through_d
     assert_eq!(passes[0].actions, 1, "{passes:?}");
     apply_all(&database, &clock).await;
     assert_eq!(
-        observed(&database, "association/che260001/alan")
-            .await
-            .unwrap()["status"],
+        observed_status(&database, "association/che260001/alan").await,
         "blocked"
     );
     sql(
@@ -214,14 +227,9 @@ async fn a_member_past_her_cap_is_blocked_and_a_cap_raise_unblocks_her_through_d
          WHERE ca.person_id = m.person_id AND ca.username = 'alan'",
     )
     .await;
-    provision::reconcile_dirty(&mut connection, SITE, 1000, &clock)
-        .await
-        .unwrap();
-    apply_all(&database, &clock).await;
+    on_change(&database, &clock).await;
     assert_eq!(
-        observed(&database, "association/che260001/alan")
-            .await
-            .unwrap()["status"],
+        observed_status(&database, "association/che260001/alan").await,
         "active"
     );
     assert!(drift(&database, &clock).await.is_empty());
@@ -537,7 +545,7 @@ async fn time_closes_allocations_at_their_end_and_tops_up_once_per_period() {
     );
     converge(&database, &clock).await;
     assert_eq!(
-        observed(&database, "account/che260001").await.unwrap()["status"],
+        observed_status(&database, "account/che260001").await,
         "blocked"
     );
 }
@@ -552,19 +560,13 @@ async fn an_on_change_pass_removes_the_association_of_a_username_that_changed() 
         "UPDATE registry.cluster_account SET username = 'aturing' WHERE username = 'alan'",
     )
     .await;
-    let mut connection = database.pool().connection().await.unwrap();
-    provision::reconcile_dirty(&mut connection, SITE, 1000, &clock)
-        .await
-        .unwrap();
-    apply_all(&database, &clock).await;
+    on_change(&database, &clock).await;
     assert_eq!(
         observed(&database, "association/che260001/alan").await,
         None
     );
     assert_eq!(
-        observed(&database, "association/che260001/aturing")
-            .await
-            .unwrap()["status"],
+        observed_status(&database, "association/che260001/aturing").await,
         "active"
     );
     assert!(drift(&database, &clock).await.is_empty());
@@ -636,15 +638,9 @@ async fn a_charge_marks_its_account_only_when_it_takes_a_member_to_her_cap() {
         1,
         "the charge that reaches the cap marks che260001"
     );
-    let mut connection = database.pool().connection().await.unwrap();
-    provision::reconcile_dirty(&mut connection, SITE, 1000, &clock)
-        .await
-        .unwrap();
-    apply_all(&database, &clock).await;
+    on_change(&database, &clock).await;
     assert_eq!(
-        observed(&database, "association/che260001/alan")
-            .await
-            .unwrap()["status"],
+        observed_status(&database, "association/che260001/alan").await,
         "blocked"
     );
 }
