@@ -117,6 +117,7 @@ impl Outcome {
             "backing off" => Self::BackingOff,
             "left alone" => Self::LeftAlone,
             "withheld" => Self::Withheld,
+            // "refused": the one outcome left that provision.reconcile returns.
             _ => Self::Refused,
         }
     }
