@@ -1169,6 +1169,39 @@ COMMENT ON FUNCTION registry.advance_time(text) IS
     'Time-driven registry work of a site, at registry.now(): closes allocations past their end (an automated status diff), writes due top-ups (registry.topup_rule) once per period, and marks the accounts whose allocation or membership windows opened or closed since its last run. '
     'The site''s daemons run it on the scheduler (task registry.advance_time).';
 
+-- The reconciler's own schedules -------------------------------------------------------------
+
+-- A daemon makes its site's schedules at start: the time-driven registry work and each
+-- connector's observe step. The application roles may not create schedules (V17: admins
+-- make theirs with queue.schedule_every), so this function, running as purser_owner, makes
+-- exactly these, named purser:SITE:…, and a role bound to a site only its own site's.
+CREATE FUNCTION provision.ensure_schedule(site text, name_suffix text, kind text, payload jsonb, every interval) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    bound text := queue.session_site();
+BEGIN
+    IF ensure_schedule.kind <> 'registry.advance_time' AND ensure_schedule.kind !~ '^[a-z][a-z0-9_]{0,62}\.observe$' THEN
+        RAISE EXCEPTION 'provision.ensure_schedule: kind % is not one of the reconciler''s (registry.advance_time, CONNECTOR.observe)',
+            quote_nullable(ensure_schedule.kind)
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF bound IS NOT NULL AND ensure_schedule.site IS DISTINCT FROM bound THEN
+        RAISE EXCEPTION 'provision.ensure_schedule: database role % serves site %, so it may not schedule for site %', session_user, bound, ensure_schedule.site
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    PERFORM queue.schedule_every('purser:' || ensure_schedule.site || ':' || ensure_schedule.name_suffix,
+                                 ensure_schedule.site, ensure_schedule.kind, ensure_schedule.payload, ensure_schedule.every);
+END;
+$$;
+COMMENT ON FUNCTION provision.ensure_schedule(text, text, text, jsonb, interval) IS
+    'Creates or changes the reconciler''s schedule purser:SITE:NAME_SUFFIX (registry.advance_time, or a connector''s observe step) through queue.schedule_every; a daemon calls it at start. A role bound to a site may make only its own site''s.';
+ALTER FUNCTION provision.ensure_schedule(text, text, text, jsonb, interval) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION provision.ensure_schedule(text, text, text, jsonb, interval) OWNER TO purser_owner;
+REVOKE ALL ON FUNCTION provision.ensure_schedule(text, text, text, jsonb, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION provision.ensure_schedule(text, text, text, jsonb, interval) TO purser_daemon;
+GRANT EXECUTE ON FUNCTION queue.schedule_every(text, text, text, jsonb, interval, timestamptz) TO purser_owner;
+GRANT SELECT, INSERT, UPDATE ON queue.schedule TO purser_owner;
+
 -- The tasks the registry implied are the reconciler's now --------------------------------------
 
 DROP FUNCTION registry.enqueue_membership_sync(uuid);

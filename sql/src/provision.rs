@@ -18,9 +18,10 @@ use crate::error::DbError;
 use crate::pool::{begin, commit, execute, query, query_one};
 use crate::queue::Clock;
 use crate::statements::{
-    PLAN_PRUNE, PROVISION_CONNECTORS, PROVISION_DRIFT, PROVISION_RECONCILE,
-    PROVISION_RECONCILE_DIRTY, PROVISION_REGISTER_CONNECTOR, PROVISION_SET_CLOCK,
-    PROVISION_SUBJECTS, PROVISION_UNREGISTER_OTHERS, REGISTRY_ADVANCE_TIME, REPORT_ACCESS_VERDICTS,
+    PLAN_PRUNE, PROVISION_CONNECTORS, PROVISION_DRIFT, PROVISION_ENSURE_SCHEDULE,
+    PROVISION_RECONCILE, PROVISION_RECONCILE_DIRTY, PROVISION_REGISTER_CONNECTOR,
+    PROVISION_SET_CLOCK, PROVISION_SUBJECTS, PROVISION_UNREGISTER_OTHERS, REGISTRY_ADVANCE_TIME,
+    REPORT_ACCESS_VERDICTS,
 };
 
 /// The subjects a connector manages (`provision.connector.model`).
@@ -195,6 +196,44 @@ pub async fn register_connector(
             model = &registration.model,
             mass_delete_percent = &registration.mass_delete_percent,
             mass_delete_minimum = &registration.mass_delete_minimum,
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
+/// One of the reconciler's schedules of a site (`provision.ensure_schedule`): named
+/// `purser:SITE:NAME_SUFFIX`, of kind `registry.advance_time` or `CONNECTOR.observe`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconcilerSchedule<'a> {
+    /// The site.
+    pub site: &'a str,
+    /// What follows `purser:SITE:` in its name.
+    pub name_suffix: &'a str,
+    /// The task kind it enqueues.
+    pub kind: &'a str,
+    /// The task's payload.
+    pub payload: &'a Value,
+    /// Its period.
+    pub every: std::time::Duration,
+}
+
+/// Creates or changes one of the reconciler's schedules of a site; the application roles may
+/// make no other schedule, and a role bound to a site only its own site's.
+pub async fn ensure_schedule(
+    client: &impl GenericClient,
+    schedule: &ReconcilerSchedule<'_>,
+) -> Result<(), DbError> {
+    let every_microseconds = i64::try_from(schedule.every.as_micros()).unwrap_or(i64::MAX);
+    query_one(
+        client,
+        bind!(
+            PROVISION_ENSURE_SCHEDULE,
+            site = &schedule.site,
+            name_suffix = &schedule.name_suffix,
+            kind = &schedule.kind,
+            payload = schedule.payload,
+            every_microseconds = &every_microseconds,
         ),
     )
     .await?;

@@ -144,6 +144,7 @@ statements! {
     SCHEDULE_FIRE = "schedule_fire" (site: TEXT, now: TIMESTAMPTZ, limit: INT8);
     PROVISION_SET_CLOCK = "provision_set_clock" (now: TIMESTAMPTZ);
     PROVISION_REGISTER_CONNECTOR = "provision_register_connector" (site: TEXT, connector: TEXT, model: TEXT, mass_delete_percent: INT4, mass_delete_minimum: INT4);
+    PROVISION_ENSURE_SCHEDULE = "provision_ensure_schedule" (site: TEXT, name_suffix: TEXT, kind: TEXT, payload: JSONB, every_microseconds: INT8);
     PROVISION_UNREGISTER_OTHERS = "provision_unregister_others" (site: TEXT, keep: TEXT_ARRAY);
     PROVISION_CONNECTORS = "provision_connectors" (site: TEXT);
     PROVISION_RECONCILE = "provision_reconcile" (site: TEXT, connector: TEXT, scopes: TEXT_ARRAY, allow_mass_delete: BOOL, dry_run: BOOL);

@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
+mod support;
+
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -14,6 +16,7 @@ use purser_sql::queue::Clock;
 use purser_sql::seed;
 use purser_sql::test_harness::{self, TestDatabase};
 use serde_json::{Value, json};
+use support::BoundRole;
 use uuid::Uuid;
 
 const SITE: &str = "expanse";
@@ -643,4 +646,90 @@ async fn a_charge_marks_its_account_only_when_it_takes_a_member_to_her_cap() {
         observed_status(&database, "association/che260001/alan").await,
         "blocked"
     );
+}
+
+#[tokio::test]
+async fn a_role_bound_to_a_site_registers_its_connector_makes_its_reconciler_schedules_and_plans_its_site_only()
+ {
+    let database = centre().await;
+    let expanse = BoundRole::create(&database, "expanse").await;
+    {
+        let bound = expanse.pool.connection().await.unwrap();
+        provision::register_connector(
+            &bound,
+            &ConnectorRegistration {
+                site: SITE.to_string(),
+                connector: CONNECTOR.to_string(),
+                model: provision::ACCOUNTS_MODEL.to_string(),
+                mass_delete_percent: 10,
+                mass_delete_minimum: 5,
+            },
+        )
+        .await
+        .unwrap();
+        let observe = json!({"connector": "script"});
+        let schedule = |site, name_suffix, kind| provision::ReconcilerSchedule {
+            site,
+            name_suffix,
+            kind,
+            payload: &observe,
+            every: Duration::from_secs(300),
+        };
+        provision::ensure_schedule(&bound, &schedule(SITE, "script:observe", "script.observe"))
+            .await
+            .unwrap();
+        provision::ensure_schedule(&bound, &schedule(SITE, "time", "registry.advance_time"))
+            .await
+            .unwrap();
+        let other_site =
+            provision::ensure_schedule(&bound, &schedule("delta", "time", "registry.advance_time"))
+                .await
+                .unwrap_err()
+                .to_string();
+        assert!(
+            other_site.contains("serves site expanse, so it may not schedule for site delta"),
+            "{other_site}"
+        );
+        let other_kind = provision::ensure_schedule(&bound, &schedule(SITE, "x", "site.sync"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            other_kind.contains("is not one of the reconciler's"),
+            "{other_kind}"
+        );
+        let mut planning = expanse.pool.connection().await.unwrap();
+        let planned = provision::reconcile(
+            &mut planning,
+            &PlanRequest {
+                site: SITE,
+                connector: CONNECTOR,
+                scopes: None,
+                allow_mass_delete: false,
+                dry_run: false,
+            },
+            &Clock::manual(start()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(planned.len(), 7);
+        assert!(
+            planned
+                .iter()
+                .all(|action| action.outcome == Outcome::Enqueued)
+        );
+    }
+    let client = database.pool().connection().await.unwrap();
+    let names: Vec<String> = client
+        .query("SELECT name FROM queue.schedule ORDER BY name", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(
+        names,
+        vec!["purser:expanse:script:observe", "purser:expanse:time"]
+    );
+    expanse.drop(&database).await;
 }

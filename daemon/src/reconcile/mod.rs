@@ -28,9 +28,11 @@ use std::time::Duration;
 use chrono::Utc;
 use purser_sql::DbPool;
 use purser_sql::notify::{Channel, Listener};
-use purser_sql::provision::{self, ConnectorRegistration, Outcome, PlanRequest};
+use purser_sql::provision::{
+    self, ConnectorRegistration, Outcome, PlanRequest, ReconcilerSchedule,
+};
 use purser_sql::queue::Clock;
-use purser_sql::schedule::{self, NewSchedule};
+use purser_sql::schedule;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -158,26 +160,23 @@ pub async fn register(config: &ReconcilerConfig, pool: &DbPool) -> anyhow::Resul
     {
         tracing::warn!(site = %config.site, connector = %dropped, "unregistered a connector this site's configuration no longer names");
     }
+    // (name suffix, kind, payload, period): what follows purser:SITE: in each name.
     let mut wanted = Vec::new();
     if !config.connectors.is_empty() {
-        wanted.push(NewSchedule {
-            name: format!("purser:{}:time", config.site),
-            site: config.site.clone(),
-            kind: time::KIND.to_string(),
-            payload: json!({}),
-            every: config.time_every,
-            first_run_at: None,
-        });
+        wanted.push((
+            "time".to_string(),
+            time::KIND.to_string(),
+            json!({}),
+            config.time_every,
+        ));
     }
     for connector in config.connectors.iter().filter(|c| c.observes) {
-        wanted.push(NewSchedule {
-            name: format!("purser:{}:{}:observe", config.site, connector.name),
-            site: config.site.clone(),
-            kind: format!("{}.observe", connector.name),
-            payload: json!({"connector": connector.name}),
-            every: connector.reconcile_every,
-            first_run_at: None,
-        });
+        wanted.push((
+            format!("{}:observe", connector.name),
+            format!("{}.observe", connector.name),
+            json!({"connector": connector.name}),
+            connector.reconcile_every,
+        ));
     }
     let existing: BTreeMap<String, schedule::Schedule> =
         schedule::list(&client, Some(&config.site))
@@ -186,16 +185,24 @@ pub async fn register(config: &ReconcilerConfig, pool: &DbPool) -> anyhow::Resul
             .into_iter()
             .map(|existing| (existing.name.clone(), existing))
             .collect();
-    for schedule in wanted {
-        let unchanged = existing.get(&schedule.name).is_some_and(|existing| {
-            existing.kind == schedule.kind
-                && existing.payload == schedule.payload
-                && existing.every == schedule.every
+    for (name_suffix, kind, payload, every) in &wanted {
+        let name = format!("purser:{}:{name_suffix}", config.site);
+        let unchanged = existing.get(&name).is_some_and(|existing| {
+            existing.kind == *kind && existing.payload == *payload && existing.every == *every
         });
         if !unchanged {
-            schedule::schedule_every(&client, &schedule)
-                .await
-                .with_context(|| format!("cannot make schedule {}", schedule.name))?;
+            provision::ensure_schedule(
+                &client,
+                &ReconcilerSchedule {
+                    site: &config.site,
+                    name_suffix,
+                    kind,
+                    payload,
+                    every: *every,
+                },
+            )
+            .await
+            .with_context(|| format!("cannot make schedule {name}"))?;
         }
     }
     Ok(())
