@@ -14,7 +14,8 @@ use nix::sys::signal::Signal;
 use purser_sql::seed;
 use purser_sql::test_harness::TestDatabase;
 use support::{
-    Daemons, scalar, scratch, signal, spawn_daemon, wait_for_exit, wait_until, write_script,
+    Daemons, scalar, scratch, signal, spawn_daemon, spawn_purser_at, wait_for_exit, wait_until,
+    write_script,
 };
 
 /// The site program: logs each run (task, attempt, subject, action) and reports the target as
@@ -196,4 +197,44 @@ async fn a_daemon_killed_while_an_action_runs_leaves_its_successor_to_converge_w
         .await,
         0
     );
+}
+
+#[tokio::test]
+async fn a_daemon_logged_in_as_its_sites_own_role_reconciles_its_site() {
+    let database = centre().await;
+    let dir = scratch("reconcile-site-role");
+    let role = format!(
+        "site_reconcile_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let owner = database.pool().connection().await.unwrap();
+    purser_sql::site_role::create(&owner, &role, "expanse", Some("a password"))
+        .await
+        .unwrap();
+    let config = config(&dir, None);
+    let daemons = Daemons(vec![spawn_purser_at(
+        &database.url_as(&role, "a password"),
+        &[
+            "daemon",
+            "--site",
+            "expanse",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &dir.join("daemon.log"),
+    )]);
+    wait_until_the_site_matches(&database).await;
+    assert_eq!(
+        scalar(
+            database.pool(),
+            "SELECT count(*) FROM queue.schedule WHERE name = 'purser:expanse:time'"
+        )
+        .await,
+        1,
+        "the daemon made its site's schedule without the right to make any other"
+    );
+    daemons.stop().await;
+    purser_sql::site_role::drop_role(&owner, &role)
+        .await
+        .unwrap();
 }

@@ -74,10 +74,15 @@ pub fn spawn_daemon(database: &TestDatabase, config: &Path, site: &str, log_name
 /// Starts `purser ARGS…` with no configuration file but what `args` give, its stderr (the log)
 /// going to `log`.
 pub fn spawn_purser(database: &TestDatabase, args: &[&str], log: &Path) -> Child {
+    spawn_purser_at(database.url(), args, log)
+}
+
+/// The same, connecting to `url` (e.g. the test's database as another role).
+pub fn spawn_purser_at(url: &str, args: &[&str], log: &Path) -> Child {
     let log = std::fs::File::create(log).expect("a log file");
     Command::new(env!("CARGO_BIN_EXE_purser"))
         .args(args)
-        .env("PURSER_DATABASE_URL", database.url())
+        .env("PURSER_DATABASE_URL", url)
         .env("PURSER_LOG", "info")
         .env_remove("PURSER_CONFIG")
         .stdout(Stdio::null())
