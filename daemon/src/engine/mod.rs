@@ -27,7 +27,7 @@ pub mod metrics;
 pub(crate) mod outage;
 pub mod retry;
 mod scheduler;
-mod wakeup;
+pub(crate) mod wakeup;
 
 use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;

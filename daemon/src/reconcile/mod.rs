@@ -23,20 +23,23 @@
 pub mod time;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use purser_sql::DbPool;
-use purser_sql::notify::{Channel, Listener};
+use purser_sql::notify::Channel;
 use purser_sql::provision::{
     self, ConnectorRegistration, Outcome, PlanRequest, ReconcilerSchedule,
 };
 use purser_sql::queue::Clock;
 use purser_sql::schedule;
 use serde_json::json;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::outage::Outage;
+use crate::engine::wakeup;
 
 /// Dirty marks consumed per pass; more are taken by the next pass at once.
 const DIRTY_BATCH: i32 = 1000;
@@ -104,13 +107,16 @@ pub async fn run(config: ReconcilerConfig, pool: DbPool, shutdown: CancellationT
         connectors = %config.connectors.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
         "reconciler started"
     );
-    let (wake_sender, mut wake) = tokio::sync::mpsc::channel::<()>(1);
-    let listening = tokio::spawn(listen(
-        config.database_url.clone(),
-        config.site.clone(),
-        wake_sender,
-        shutdown.clone(),
-    ));
+    let wake = Arc::new(Notify::new());
+    let listening = tokio::spawn({
+        let (url, site, wake, stop) = (
+            config.database_url.clone(),
+            config.site.clone(),
+            wake.clone(),
+            shutdown.clone(),
+        );
+        async move { wakeup::listen(&url, Channel::Reconcile, &site, &wake, stop).await }
+    });
     let mut outage = Outage::new("reconcile");
     loop {
         match pass(&config, &pool).await {
@@ -121,7 +127,7 @@ pub async fn run(config: ReconcilerConfig, pool: DbPool, shutdown: CancellationT
         }
         tokio::select! {
             () = shutdown.cancelled() => break,
-            _ = wake.recv() => {}
+            () = wake.notified() => {}
             () = tokio::time::sleep(config.poll_interval) => {}
         }
     }
@@ -303,38 +309,4 @@ async fn full_plan(
         "full plan"
     );
     Ok(())
-}
-
-/// Keeps a LISTEN session on the reconciler's channel and wakes the loop for this site.
-async fn listen(
-    url: String,
-    site: String,
-    wake: tokio::sync::mpsc::Sender<()>,
-    stop: CancellationToken,
-) {
-    let mut outage = Outage::new("listen for the reconciler's wake-ups (polling meanwhile)");
-    loop {
-        let backoff = match Listener::connect(&url, Channel::Reconcile).await {
-            Ok(mut listener) => {
-                outage.succeeded();
-                let _ = wake.try_send(());
-                loop {
-                    tokio::select! {
-                        notified = listener.next() => match notified {
-                            Some(notified) if notified == site => { let _ = wake.try_send(()); }
-                            Some(_) => {}
-                            None => break,
-                        },
-                        () = stop.cancelled() => return,
-                    }
-                }
-                outage.failed(&"the reconciler's wake-up connection was lost")
-            }
-            Err(error) => outage.failed(&error),
-        };
-        tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
-            () = stop.cancelled() => return,
-        }
-    }
 }
