@@ -89,6 +89,14 @@ pub struct PlannedAction {
     pub note: Option<String>,
 }
 
+/// Why a plan applied nothing, when it was refused (every action then carries the reason).
+pub fn refusal(actions: &[PlannedAction]) -> Option<&str> {
+    actions
+        .iter()
+        .find(|action| action.outcome == Outcome::Refused)
+        .and_then(|action| action.note.as_deref())
+}
+
 /// What a plan did with an action (`provision.reconcile`'s `outcome`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

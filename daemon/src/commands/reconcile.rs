@@ -101,12 +101,8 @@ pub async fn run(config: &Config, pool: &DbPool, args: ReconcileArgs) -> anyhow:
                 connector.connector, args.site
             )
         })?;
-        if let Some(reason) = actions
-            .iter()
-            .find(|action| action.outcome == Outcome::Refused)
-            .and_then(|action| action.note.clone())
-        {
-            refused.push(reason);
+        if let Some(reason) = provision::refusal(&actions) {
+            refused.push(reason.to_string());
         }
         if args.json {
             println!(

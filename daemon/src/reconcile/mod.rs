@@ -293,11 +293,7 @@ async fn full_plan(
         .iter()
         .filter(|action| action.outcome == Outcome::Enqueued)
         .count();
-    if let Some(refused) = actions
-        .iter()
-        .filter(|action| action.outcome == Outcome::Refused)
-        .find_map(|action| action.note.as_deref())
-    {
+    if let Some(refused) = provision::refusal(&actions) {
         tracing::warn!(site = %config.site, connector, refused, "a full plan was refused");
     }
     tracing::info!(
